@@ -29,11 +29,49 @@ echo ">> patching for Python >= 3.11" >&2
 sed -i 's|^#include <eval.h>|// <eval.h> was removed in Python 3.11|' "$src/src/Slice.cpp"
 sed -i 's|PyThreadState_GET()->frame|PyThreadState_GetFrame(PyThreadState_GET())|g; s|tstate->frame|PyThreadState_GetFrame(tstate)|g' "$src/src/Util.cpp"
 grep -n 'frame' "$src/src/Util.cpp" | grep -v GetFrame | grep -- '->frame' >&2 && { echo "unpatched ->frame left in Util.cpp" >&2; exit 1; } || true
-"$PYTHON" -m pip install --quiet wheel setuptools >&2
+# Build tools go in a throwaway venv, not into the caller's python.
+"$PYTHON" -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet wheel setuptools >&2
+PYTHON="$work/venv/bin/python"
 jobs=$(nproc)
-echo ">> compiling IcePy with $jobs jobs (about $((8 / jobs + 1)) minutes); progress every 100 files" >&2
+total=$(find "$src/src" -name '*.cpp' | wc -l)
+echo ">> compiling $total C++ files with $jobs parallel jobs (about $((9 / jobs)) minutes)" >&2
 cd "$src"
-# build_ext -j compiles in parallel; bdist_wheel then reuses the objects.
-"$PYTHON" setup.py -q build_ext -j "$jobs" 2>&1 | awk '/^(gcc|g\+\+|x86_64-linux-gnu-g)/{n++; if (n%100==0) {print ">> compiled " n " files" > "/dev/stderr"}} /error/{print > "/dev/stderr"}'
-"$PYTHON" setup.py -q bdist_wheel -d "$OUTDIR" >/dev/null 2>&1
+# setuptools compiles one extension's sources serially; IcePy is a single
+# extension of ~$total files, so compile them on a thread pool instead, and
+# report progress as we go.
+"$PYTHON" - "$OUTDIR" "$jobs" "$total" >&2 <<'PY'
+import runpy, sys, threading
+from multiprocessing.pool import ThreadPool
+import setuptools  # noqa: F401  (installs setuptools' distutils)
+import distutils.ccompiler as ccompiler
+
+outdir, jobs, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+done = [0]
+lock = threading.Lock()
+
+def parallel_compile(self, sources, output_dir=None, macros=None, include_dirs=None,
+                     debug=0, extra_preargs=None, extra_postargs=None, depends=None):
+    macros, objects, extra_postargs, pp_opts, build = self._setup_compile(
+        output_dir, macros, include_dirs, sources, depends, extra_postargs)
+    cc_args = self._get_cc_args(pp_opts, debug, extra_preargs)
+
+    def one(obj):
+        if obj not in build:
+            return
+        src, ext = build[obj]
+        self._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+        with lock:
+            done[0] += 1
+            if done[0] % 50 == 0:
+                print(">> compiled %d of about %d files" % (done[0], total), flush=True)
+
+    with ThreadPool(jobs) as pool:
+        list(pool.imap_unordered(one, objects))
+    return objects
+
+ccompiler.CCompiler.compile = parallel_compile
+sys.argv = ["setup.py", "-q", "bdist_wheel", "-d", outdir]
+runpy.run_path("setup.py", run_name="__main__")
+PY
 ls "$OUTDIR"/zeroc_ice-3.6.5-"$tag"-*.whl | head -n1
