@@ -15,8 +15,10 @@ apply.
 
 import difflib
 import ipaddress
+import json
 import logging
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from salt.exceptions import SaltInvocationError
@@ -26,31 +28,6 @@ log = logging.getLogger(__name__)
 __virtualname__ = "omero_web"
 
 ROOT = "omero_web"
-
-#: Top-level pillar keys of the public interface (pillar.example) plus ``lookup``.
-SCHEMA_KEYS = (
-    "lookup",
-    "version",
-    "user",
-    "group",
-    "omerodir",
-    "venv",
-    "ice",
-    "server_list",
-    "prefix",
-    "sessions",
-    "gunicorn",
-    "cors",
-    "whitenoise",
-    "nginx",
-    "selinux",
-    "service",
-    "apps",
-    "config",
-    "config_append",
-    "prune",
-    "allow_non_web_config",
-)
 
 WORKER_CLASSES = ("sync", "gevent")
 SESSION_BACKENDS = ("file", "redis")
@@ -92,8 +69,10 @@ def __virtual__():
 
 def _section(mapdata, name):
     """A dict-valued section of the map, ``{}`` when missing or not a dict."""
-    value = (mapdata or {}).get(name)
-    return value if isinstance(value, dict) else {}
+    if not isinstance(mapdata, Mapping):
+        return {}
+    value = mapdata.get(name)
+    return value if isinstance(value, Mapping) else {}
 
 
 def _is_int(value):
@@ -244,7 +223,35 @@ def _merge_appends(appends, extra):
 
 def _apps(mapdata):
     apps = (mapdata or {}).get("apps") or []
-    return [app for app in apps if isinstance(app, dict)]
+    if not isinstance(apps, (list, tuple)):
+        return []
+    return [app for app in apps if isinstance(app, Mapping)]
+
+
+def _tls_enabled(mapdata):
+    nginx = _section(mapdata, "nginx")
+    tls = _section(nginx, "tls")
+    return bool(
+        nginx.get("enabled")
+        and not nginx.get("location_only")
+        and tls.get("cert")
+        and tls.get("key")
+    )
+
+
+def _tls_origins(mapdata):
+    """``https://<server name>[:port]`` for each nginx server name."""
+    nginx = _section(mapdata, "nginx")
+    port = _section(nginx, "tls").get("port") or 443
+    suffix = "" if port == 443 else ":{}".format(port)
+    origins = []
+    for name in str(nginx.get("server_name") or "").split():
+        if name == "_" or name.startswith("~"):
+            continue
+        origin = "https://" + name.lstrip(".") + suffix
+        if origin not in origins:
+            origins.append(origin)
+    return origins
 
 
 # --------------------------------------------------------------------------
@@ -374,6 +381,16 @@ def derive(mapdata, grains=None):
     if worker_class == "gevent":
         add_package(names["gevent"])
 
+    # HTTPS in nginx: secure cookies and the https origin trusted for CSRF
+    tls = _tls_enabled(mapdata)
+    if tls:
+        properties["omero.web.secure"] = True
+        properties["omero.web.session_cookie_secure"] = True
+        properties["omero.web.csrf_cookie_secure"] = True
+        origins = _tls_origins(mapdata)
+        if origins:
+            properties["omero.web.csrf_trusted_origins"] = origins
+
     # apps
     for app in _apps(mapdata):
         if app.get("package"):
@@ -393,7 +410,7 @@ def derive(mapdata, grains=None):
 
     selinux_manage = bool(_section(mapdata, "selinux").get("manage"))
     selinux_grain = grains.get("selinux")
-    selinux_enabled = isinstance(selinux_grain, dict) and bool(selinux_grain.get("enabled"))
+    selinux_enabled = isinstance(selinux_grain, Mapping) and bool(selinux_grain.get("enabled"))
     selinux = selinux_manage and grains.get("os_family") == "RedHat" and selinux_enabled
 
     return {
@@ -406,14 +423,599 @@ def derive(mapdata, grains=None):
         "static_url": static_url,
         "location": prefix or "/",
         "selinux": selinux,
+        "tls": tls,
         "secrets": secrets,
     }
 
 
+
+# --------------------------------------------------------------------------
+# validate
+# --------------------------------------------------------------------------
+
+#: The pillar schema (pillar.example) for the typo guard: ``None`` is a leaf,
+#: a dict a section whose keys are checked too.
+SCHEMA = {
+    "lookup": None,
+    "version": None,
+    "user": None,
+    "group": None,
+    "omerodir": None,
+    "venv": None,
+    "ice": {"wheel": None},
+    "server_list": None,
+    "prefix": None,
+    "sessions": {
+        "backend": None,
+        "redis_url": None,
+        "cookie_age": None,
+        "expire_at_browser_close": None,
+        "clear": {"enabled": None, "on_calendar": None},
+    },
+    "gunicorn": {
+        "workers": None,
+        "worker_class": None,
+        "threads": None,
+        "worker_connections": None,
+        "max_requests": None,
+        "host": None,
+        "port": None,
+        "extra_args": None,
+    },
+    "cors": {"enabled": None, "allow_all": None, "whitelist": None},
+    "whitenoise": {"enabled": None},
+    "nginx": {
+        "enabled": None,
+        "port": None,
+        "server_name": None,
+        "max_body_size": None,
+        "location_only": None,
+        "disable_default_server": None,
+        "tls": {"cert": None, "key": None, "port": None},
+    },
+    "selinux": {"manage": None},
+    "service": {
+        "name": None,
+        "enabled": None,
+        "restart": None,
+        "healthcheck": {"enabled": None, "timeout": None},
+    },
+    "apps": None,
+    "config": None,
+    "config_append": None,
+    "prune": None,
+    "allow_non_web_config": None,
+}
+SCHEMA_KEYS = tuple(SCHEMA)
+APP_KEYS = ("name", "package", "config", "config_append")
+SYSTEMD_RESTART = (
+    "no",
+    "always",
+    "on-success",
+    "on-failure",
+    "on-abnormal",
+    "on-abort",
+    "on-watchdog",
+)
+
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_ACCOUNT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
+_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
+_NGINX_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
+_SERVER_NAME = re.compile(r"^[^\s;{}'\"]+(\s+[^\s;{}'\"]+)*$")
+_ABSENT = object()
+
+
+def _path(*parts):
+    """``omero_web:gunicorn:workers``, list items as ``omero_web:apps[0]``."""
+    text = ROOT
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += "[{}]".format(part)
+        else:
+            text += ":" + str(part)
+    return text
+
+
+def _show(value, secret=False):
+    """A value for a message: JSON-like, short; secrets are never shown."""
+    if secret:
+        return HIDDEN
+    if isinstance(value, str) and "://" in value:
+        value = _mask_url(value)
+    try:
+        text = json.dumps(value, default=str, sort_keys=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return text
+
+
+class _Checker:
+    """Collects every error of one validation, one line per error."""
+
+    def __init__(self):
+        self.errors = []
+
+    def error(self, parts, message):
+        self.errors.append("{}: {}".format(_path(*parts), message))
+
+    def got(self, parts, expected, value):
+        secret = bool(parts) and is_secret(parts[-1])
+        self.error(parts, "expected {}, got {}".format(expected, _show(value, secret)))
+
+    # -- typed leaves; ``None`` (or absent) means "not set" and is accepted --
+
+    def mapping(self, data, parts):
+        """The section at ``parts`` as a mapping (``{}`` after an error)."""
+        value = data.get(parts[-1]) if isinstance(data, Mapping) else None
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.got(parts, "a mapping", value)
+            return {}
+        return value
+
+    def boolean(self, data, parts):
+        value = data.get(parts[-1])
+        if value is not None and not isinstance(value, bool):
+            self.got(parts, "true or false", value)
+
+    def integer(self, data, parts, minimum=None, maximum=None, expected=None):
+        value = data.get(parts[-1])
+        if value is None:
+            return None
+        low_ok = minimum is None or (_is_int(value) and value >= minimum)
+        high_ok = maximum is None or (_is_int(value) and value <= maximum)
+        if not (_is_int(value) and low_ok and high_ok):
+            if expected is None:
+                if minimum == 1 and maximum is None:
+                    expected = "a positive integer"
+                elif minimum == 0 and maximum is None:
+                    expected = "an integer >= 0"
+                else:
+                    expected = "an integer"
+            self.got(parts, expected, value)
+            return None
+        return value
+
+    def port(self, data, parts):
+        return self.integer(
+            data, parts, 1, 65535, expected="a port number (an integer 1-65535)"
+        )
+
+    def string(self, data, parts, pattern=None, expected="a non-empty string"):
+        value = data.get(parts[-1])
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.got(parts, expected, value)
+            return None
+        if pattern is not None and not pattern.match(value):
+            self.got(parts, expected, value)
+            return None
+        return value
+
+    def choice(self, data, parts, choices):
+        value = data.get(parts[-1])
+        if value is not None and value not in choices:
+            self.got(parts, "one of " + ", ".join(choices), value)
+            return None
+        return value
+
+
+def _known_keys(known_keys):
+    """
+    ``known_keys`` as a nested dict like SCHEMA: a mapping (e.g. the formula's
+    ``parameters/defaults.yaml`` values) keeps its nesting, any other iterable
+    names top-level keys.
+    """
+    if known_keys is None:
+        return {}
+    if isinstance(known_keys, Mapping):
+        if set(known_keys) == {"values"} and isinstance(known_keys["values"], Mapping):
+            known_keys = known_keys["values"]
+        return known_keys
+    if isinstance(known_keys, str):
+        known_keys = [known_keys]
+    return {key: None for key in known_keys}
+
+
+def _guard(check, raw, schema, known, parts):
+    """The typo guard: every key of ``raw`` must be in ``schema`` or ``known``."""
+    schema = schema if isinstance(schema, Mapping) else {}
+    known = known if isinstance(known, Mapping) else {}
+    candidates = sorted({str(key) for key in list(schema) + list(known)})
+    for key in raw:
+        sub_parts = parts + (key,)
+        if key not in schema and key not in known:
+            close = difflib.get_close_matches(str(key), candidates, n=1, cutoff=0.6)
+            if close:
+                hint = "did you mean {!r}?".format(close[0])
+            else:
+                hint = "known keys: " + ", ".join(candidates)
+            check.error(sub_parts, "unknown key; " + hint)
+            continue
+        value = raw[key]
+        if isinstance(value, Mapping) and isinstance(schema.get(key), Mapping):
+            _guard(check, value, schema[key], known.get(key), sub_parts)
+
+
+def _check_version(check, mapdata):
+    value = mapdata.get("version")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        check.got(("version",), "a pip version specifier such as \">=5.6.1\"", value)
+        return
+    text = str(value).strip()
+    if not text or _BARE_VERSION.match(text):
+        return
+    if not all(_SPECIFIER.match(clause) for clause in text.split(",")):
+        check.got(
+            ("version",),
+            'a version ("5.33.2") or pip version specifiers (">=5.6.1", ">=5.6,<6")',
+            value,
+        )
+
+
+def _check_paths(check, mapdata):
+    for key in ("user", "group"):
+        check.string(mapdata, (key,), _ACCOUNT, "a user/group name")
+    for key in ("omerodir", "venv"):
+        value = check.string(mapdata, (key,), expected="an absolute path")
+        if value is not None and not value.startswith("/"):
+            check.got((key,), "an absolute path", value)
+    ice = check.mapping(mapdata, ("ice",))
+    check.string(ice, ("ice", "wheel"), expected="a URL, a local path or a salt:// source")
+
+
+def _check_server_list(check, mapdata):
+    entries = mapdata.get("server_list")
+    if entries is None:
+        return
+    if not isinstance(entries, (list, tuple)):
+        check.got(("server_list",), "a list of [host, port, name] entries", entries)
+        return
+    for index, entry in enumerate(entries):
+        parts = ("server_list", index)
+        if not isinstance(entry, (list, tuple)) or len(entry) != 3:
+            check.got(parts, "[host, port, name]", entry)
+            continue
+        host, port, name = entry
+        problems = []
+        if not isinstance(host, str) or not host.strip():
+            problems.append("host a non-empty string")
+        if not (_is_int(port) and 1 <= port <= 65535):
+            problems.append("port an integer 1-65535")
+        if not isinstance(name, str) or not name.strip():
+            problems.append("name a non-empty string")
+        if problems:
+            check.got(parts, "[host, port, name] with " + ", ".join(problems), list(entry))
+
+
+def _check_prefix(check, mapdata):
+    value = mapdata.get("prefix")
+    if value is None or value == "":
+        return
+    expected = (
+        'an empty string or a path that starts with "/" and does not end '
+        'with "/", e.g. "/omero"'
+    )
+    if (
+        not isinstance(value, str)
+        or not value.startswith("/")
+        or value.endswith("/")
+        or "//" in value
+        or re.search(r"[\s?#;{}'\"]", value)
+    ):
+        check.got(("prefix",), expected, value)
+
+
+def _check_sessions(check, mapdata):
+    sessions = check.mapping(mapdata, ("sessions",))
+    backend = check.choice(sessions, ("sessions", "backend"), SESSION_BACKENDS)
+    if backend == "redis":
+        url = sessions.get("redis_url")
+        expected = "a redis://, rediss:// or unix:// URL"
+        if not isinstance(url, str) or not url.strip():
+            check.got(("sessions", "redis_url"), expected + " (sessions:backend is redis)", url)
+        else:
+            try:
+                parts = urlsplit(url.strip())
+                parts.port  # pylint: disable=pointless-statement
+                scheme = parts.scheme.lower()
+                valid = scheme in REDIS_SCHEMES and (scheme != "unix" or bool(parts.path))
+            except ValueError:
+                valid = False
+            if not valid:
+                check.got(("sessions", "redis_url"), expected, url)
+    check.integer(sessions, ("sessions", "cookie_age"), 1, expected="a positive integer (seconds)")
+    check.boolean(sessions, ("sessions", "expire_at_browser_close"))
+    clear = check.mapping(sessions, ("sessions", "clear"))
+    check.boolean(clear, ("sessions", "clear", "enabled"))
+    check.string(
+        clear,
+        ("sessions", "clear", "on_calendar"),
+        expected='a systemd OnCalendar expression, e.g. "daily"',
+    )
+
+
+def _check_gunicorn(check, mapdata, raw):
+    gunicorn = check.mapping(mapdata, ("gunicorn",))
+    raw_gunicorn = _section(raw, "gunicorn") if raw is not None else gunicorn
+    workers = gunicorn.get("workers")
+    if workers is not None and workers != "auto" and not (_is_int(workers) and workers >= 1):
+        check.got(("gunicorn", "workers"), 'a positive integer or "auto"', workers)
+    worker_class = check.choice(gunicorn, ("gunicorn", "worker_class"), WORKER_CLASSES)
+    check.integer(gunicorn, ("gunicorn", "threads"), 1)
+    check.integer(gunicorn, ("gunicorn", "worker_connections"), 1)
+    effective = worker_class or ("sync" if gunicorn.get("worker_class") is None else None)
+    if effective == "gevent" and raw_gunicorn.get("threads") is not None:
+        check.error(
+            ("gunicorn", "threads"),
+            'only applies to sync workers, but worker_class is "gevent" '
+            "(use worker_connections, or remove threads)",
+        )
+    if effective == "sync" and raw_gunicorn.get("worker_connections") is not None:
+        check.error(
+            ("gunicorn", "worker_connections"),
+            'only applies to gevent workers, but worker_class is "sync" '
+            "(use threads, or set worker_class: gevent)",
+        )
+    check.integer(gunicorn, ("gunicorn", "max_requests"), 0)
+    check.string(gunicorn, ("gunicorn", "host"), re.compile(r"^\S+$"), "a host name or IP address")
+    check.port(gunicorn, ("gunicorn", "port"))
+    extra_args = gunicorn.get("extra_args")
+    if extra_args is not None and not isinstance(extra_args, str):
+        if not (
+            isinstance(extra_args, (list, tuple))
+            and all(isinstance(arg, str) for arg in extra_args)
+        ):
+            check.got(("gunicorn", "extra_args"), "a string or a list of strings", extra_args)
+
+
+def _check_cors(check, mapdata):
+    cors = check.mapping(mapdata, ("cors",))
+    check.boolean(cors, ("cors", "enabled"))
+    check.boolean(cors, ("cors", "allow_all"))
+    whitelist = cors.get("whitelist")
+    if whitelist is not None:
+        if not isinstance(whitelist, (list, tuple)) or not all(
+            isinstance(origin, str) and origin.strip() for origin in whitelist
+        ):
+            check.got(("cors", "whitelist"), "a list of origins (strings)", whitelist)
+    if cors.get("allow_all") is True and whitelist:
+        check.error(
+            ("cors", "allow_all"),
+            "allow_all: true and a non-empty cors:whitelist exclude each other; "
+            "use one of them",
+        )
+    whitenoise = check.mapping(mapdata, ("whitenoise",))
+    check.boolean(whitenoise, ("whitenoise", "enabled"))
+
+
+def _check_nginx(check, mapdata):
+    nginx = check.mapping(mapdata, ("nginx",))
+    for key in ("enabled", "location_only", "disable_default_server"):
+        check.boolean(nginx, ("nginx", key))
+    port = check.port(nginx, ("nginx", "port"))
+    check.string(
+        nginx,
+        ("nginx", "server_name"),
+        _SERVER_NAME,
+        "one or more server names separated by spaces",
+    )
+    size = nginx.get("max_body_size")
+    if size is not None and not (
+        (_is_int(size) and size >= 0) or (isinstance(size, str) and _NGINX_SIZE.match(size))
+    ):
+        check.got(
+            ("nginx", "max_body_size"), 'an nginx size: an integer >= 0 or e.g. "100m"', size
+        )
+    tls = check.mapping(nginx, ("nginx", "tls"))
+    for key in ("cert", "key"):
+        check.string(
+            tls, ("nginx", "tls", key), expected="a path on the minion or a salt:// source"
+        )
+    tls_port = check.port(tls, ("nginx", "tls", "port"))
+    cert, key = tls.get("cert"), tls.get("key")
+    if bool(cert) != bool(key):
+        missing = "key" if cert else "cert"
+        check.error(
+            ("nginx", "tls", missing),
+            "required: nginx:tls needs both cert and key (paths on the minion "
+            "or salt:// sources)",
+        )
+    serving = nginx.get("enabled") is True and not nginx.get("location_only")
+    if cert and key and nginx.get("location_only"):
+        check.error(
+            ("nginx", "tls"),
+            "not used with location_only: true (your own server block "
+            "terminates TLS); remove tls or location_only",
+        )
+    gunicorn_port = _section(mapdata, "gunicorn").get("port")
+    if serving:
+        if port is not None and port == gunicorn_port:
+            check.error(
+                ("nginx", "port"),
+                "expected a port other than gunicorn:port, got {} for both".format(port),
+            )
+        if cert and key and tls_port is not None:
+            if tls_port == gunicorn_port:
+                check.error(
+                    ("nginx", "tls", "port"),
+                    "expected a port other than gunicorn:port, got {} for both".format(
+                        tls_port
+                    ),
+                )
+            if tls_port == port:
+                check.error(
+                    ("nginx", "tls", "port"),
+                    "expected a port other than nginx:port, got {} for both".format(tls_port),
+                )
+
+
+def _check_service(check, mapdata):
+    selinux = check.mapping(mapdata, ("selinux",))
+    check.boolean(selinux, ("selinux", "manage"))
+    service = check.mapping(mapdata, ("service",))
+    check.string(service, ("service", "name"), _UNIT_NAME, "a systemd unit name")
+    check.boolean(service, ("service", "enabled"))
+    check.choice(service, ("service", "restart"), SYSTEMD_RESTART)
+    healthcheck = check.mapping(service, ("service", "healthcheck"))
+    check.boolean(healthcheck, ("service", "healthcheck", "enabled"))
+    check.integer(
+        healthcheck,
+        ("service", "healthcheck", "timeout"),
+        1,
+        expected="a positive integer (seconds)",
+    )
+
+
+def _check_properties(check, config, parts, allow_non_web, appended):
+    """``config`` / ``config_append`` mappings (free-form or an app's)."""
+    if config is None:
+        return
+    if not isinstance(config, Mapping):
+        check.got(parts, "a mapping of omero.web.* property: value", config)
+        return
+    for key, value in config.items():
+        key_parts = parts + (key,)
+        if not isinstance(key, str) or not key.strip():
+            check.error(key_parts, "expected a property name (a string)")
+            continue
+        if not key.startswith("omero.web.") and not allow_non_web:
+            check.error(
+                key_parts,
+                "expected an omero.web.* property; set "
+                "omero_web:allow_non_web_config: true to manage other properties",
+            )
+        if appended and not isinstance(value, (list, tuple)):
+            check.got(key_parts, "a list of values to append", value)
+
+
+def _check_config(check, mapdata):
+    check.boolean(mapdata, ("prune",))
+    check.boolean(mapdata, ("allow_non_web_config",))
+    allow = mapdata.get("allow_non_web_config") is True
+    _check_properties(check, mapdata.get("config"), ("config",), allow, False)
+    _check_properties(check, mapdata.get("config_append"), ("config_append",), allow, True)
+
+    apps = mapdata.get("apps")
+    if apps is None:
+        return
+    if not isinstance(apps, (list, tuple)):
+        check.got(("apps",), "a list of apps ({name, package, config, config_append})", apps)
+        return
+    names = set()
+    for index, app in enumerate(apps):
+        parts = ("apps", index)
+        if not isinstance(app, Mapping):
+            check.got(parts, "a mapping with name and package", app)
+            continue
+        for key in app:
+            if key not in APP_KEYS:
+                close = difflib.get_close_matches(str(key), APP_KEYS, n=1, cutoff=0.6)
+                hint = "did you mean {!r}?".format(close[0]) if close else (
+                    "known keys: " + ", ".join(APP_KEYS)
+                )
+                check.error(parts + (key,), "unknown key; " + hint)
+        name = app.get("name")
+        if name is None or name == "":
+            check.error(
+                parts + ("name",),
+                "required: the app's python module, appended to omero.web.apps "
+                "(e.g. omero_figure)",
+            )
+        elif not isinstance(name, str) or not _MODULE_NAME.match(name):
+            check.got(parts + ("name",), "a python module name, e.g. omero_figure", name)
+        elif name in names:
+            check.error(parts + ("name",), "duplicate app name {}".format(_show(name)))
+        else:
+            names.add(name)
+        package = app.get("package")
+        if package is None or package == "":
+            check.error(
+                parts + ("package",),
+                "required: the app's pip requirement (e.g. omero-figure)",
+            )
+        elif not isinstance(package, str) or not package.strip():
+            check.got(parts + ("package",), "a pip requirement string", package)
+        _check_properties(check, app.get("config"), parts + ("config",), allow, False)
+        _check_properties(
+            check, app.get("config_append"), parts + ("config_append",), allow, True
+        )
+
+
+def errors(mapdata, pillar=None, known_keys=None):
+    """
+    Every problem of the pillar, one message per problem (``[]`` when valid).
+    Same arguments as :py:func:`validate`.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call omero_web.errors "$(salt-call --out=json pillar.get omero_web)"
+    """
+    check = _Checker()
+    if not isinstance(mapdata, Mapping):
+        check.errors.append("{}: expected a mapping, got {}".format(ROOT, _show(mapdata)))
+        return check.errors
+    if pillar is None:
+        pillar_data = globals().get("__pillar__")
+        if pillar_data is not None:
+            pillar = pillar_data.get(ROOT)
+    if pillar is not None:
+        if isinstance(pillar, Mapping):
+            _guard(check, pillar, SCHEMA, _known_keys(known_keys), ())
+        else:
+            check.errors.append(
+                "{}: expected a mapping, got {}".format(ROOT, _show(pillar))
+            )
+            pillar = None
+
+    _check_version(check, mapdata)
+    _check_paths(check, mapdata)
+    _check_server_list(check, mapdata)
+    _check_prefix(check, mapdata)
+    _check_sessions(check, mapdata)
+    _check_gunicorn(check, mapdata, pillar)
+    _check_cors(check, mapdata)
+    _check_nginx(check, mapdata)
+    _check_service(check, mapdata)
+    _check_config(check, mapdata)
+    return check.errors
+
+
 def validate(mapdata, pillar=None, known_keys=None):
     """
-    Validate the merged map; returns True or raises SaltInvocationError.
+    Validate the merged map of the formula; return True or raise
+    ``SaltInvocationError`` with every problem, one per line, each naming the
+    pillar key and what was expected, e.g.
+    ``omero_web:gunicorn:workers: expected a positive integer or "auto", got -1``.
+    Secret values (secret_key, *password, *pass) are never shown.
 
-    (Early version: full catalogue follows.)
+    mapdata
+        the merged map (parameters/ layers + lookup + pillar).
+    pillar
+        the raw ``omero_web`` pillar, for the typo guard on its keys (the
+        merged map also holds the platform keys). Default: ``__pillar__``'s
+        ``omero_web``.
+    known_keys
+        keys the formula's parameters define besides the pillar.example ones:
+        a list of top-level keys, or the ``parameters/defaults.yaml`` values
+        mapping (then its nested keys are known too).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call omero_web.validate "$(salt-call --out=json pillar.get omero_web)"
     """
+    problems = errors(mapdata, pillar=pillar, known_keys=known_keys)
+    if problems:
+        raise SaltInvocationError("\n".join(problems))
     return True
