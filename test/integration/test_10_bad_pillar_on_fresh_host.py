@@ -1,0 +1,58 @@
+"""Bad pillar fails before anything on a fresh host changes (issue 6).
+
+Runs first, on the fresh kitchen host: each case applies the formula with one
+broken pillar value and asserts that salt-call fails, that the message names
+the pillar key, and that the host is byte-for-byte as before (no package, no
+user, no file under /opt, /etc/nginx or /etc/systemd/system).
+"""
+import pytest
+
+# (pillar overrides, text the error must contain)
+CASES = [
+    ({"gunicorn": {"workers": 0}}, "omero_web:gunicorn:workers"),
+    ({"gunicorn": {"workers": "many"}}, "omero_web:gunicorn:workers"),
+    ({"gunicorn": {"worker_class": "eventlet"}}, "omero_web:gunicorn:worker_class"),
+    ({"gunicorn": {"worker_class": "gevent", "threads": 4}}, "omero_web:gunicorn:threads"),
+    ({"gunicorn": {"worker_class": "sync", "worker_connections": 1000}},
+     "omero_web:gunicorn:worker_connections"),
+    ({"sessions": {"backend": "memcached"}}, "omero_web:sessions:backend"),
+    ({"sessions": {"redis_url": "http://127.0.0.1:6379/0"}}, "omero_web:sessions:redis_url"),
+    ({"prefix": "omero"}, "omero_web:prefix"),
+    ({"prefix": "/omero/"}, "omero_web:prefix"),
+    ({"nginx": {"port": 70000}}, "omero_web:nginx:port"),
+    ({"nginx": {"port": 4080}}, "omero_web:nginx:port"),
+    ({"cors": {"allow_all": True}}, "omero_web:cors"),
+    ({"server_list": [["localhost", "4064"]]}, "omero_web:server_list"),
+    ({"config": {"omero.db.name": "x"}}, "omero_web:config"),
+    ({"apps": [{"name": "omero_figure"}]}, "omero_web:apps"),
+    ({"gunicron": {"workers": 2}}, "omero_web:gunicron"),
+]
+
+SNAPSHOT = (
+    "dpkg-query -W -f '${Package} ${Version}\\n'; getent passwd omero-web || true; "
+    "find /opt /etc/nginx /etc/systemd/system /srv/pillar -xdev -printf '%p %s %T@\\n' "
+    "2>/dev/null | grep -v '^/srv/pillar' | sort"
+)
+
+
+@pytest.fixture(scope="module")
+def fresh(host):
+    assert host.current is None, "this module must run on the fresh host, before any converge"
+    host.salt_call("saltutil.sync_all", check=True)
+    return host
+
+
+@pytest.mark.parametrize("overrides,expected", CASES, ids=[c[1].split(":", 1)[1] + "-%d" % i
+                                                            for i, c in enumerate(CASES)])
+def test_bad_pillar_fails_early_and_changes_nothing(fresh, overrides, expected):
+    import kitchen
+    before = fresh.run(SNAPSHOT).stdout
+    fresh.write_pillar(kitchen.kitchen_pillar(overrides))
+    _, res = fresh.salt_call("state.apply", "omero_web")
+    after = fresh.run(SNAPSHOT).stdout
+    output = res.stdout + res.stderr
+    assert res.returncode != 0, output[-2000:]
+    assert expected in output, output[-3000:]
+    assert before == after, "the host changed although the pillar was rejected"
+    # The secret from pillar.example must never be echoed in an error.
+    assert "change-me-to-a-long-random-string" not in output

@@ -1,0 +1,179 @@
+"""pillar.example applied for real on a systemd host, then checked as a user would.
+
+pillar.example: prefix /omero, Redis sessions on a local Redis, sync workers
+("auto" = 2 x cores + 1) with threads, CORS whitelist, WhiteNoise, nginx on
+port 80, the omero-figure app.
+"""
+import json
+import re
+import time
+import urllib.parse
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def web(host):
+    result = host.converge()
+    if result is not None:
+        print("first converge:", result.summary())
+    return host
+
+
+def test_services_active_and_enabled(web):
+    units = [web.pillar["service"]["name"], "nginx", "redis-server"]
+    for unit in units:
+        assert web.run(["systemctl", "is-active", unit], check=False).stdout.strip() == "active", unit
+        assert web.run(["systemctl", "is-enabled", unit], check=False).stdout.strip() == "enabled", unit
+
+
+def test_login_page_through_nginx(web):
+    status, headers, body = web.http_get(web.base_url() + "/webclient/login/")
+    assert status == 200
+    assert "OMERO.web - Login" in body
+    assert headers.get("Server") == "nginx", "server_tokens off: no version in Server"
+
+
+def test_servers_api_returns_the_pillar_server_list(web):
+    status, _, body = web.http_get(web.base_url() + "/api/v0/servers/")
+    assert status == 200
+    servers = json.loads(body)["data"]
+    got = [[s["host"], s["port"], s["server"]] for s in servers]
+    assert got == [list(e) for e in web.pillar["server_list"]]
+
+
+def test_default_nginx_server_is_gone(web):
+    status, _, body = web.http_get("http://127.0.0.1:%s/" % web.pillar["nginx"]["port"],
+                                   headers={"Host": "not-" + web.pillar["nginx"]["server_name"]})
+    assert "Welcome to nginx" not in body
+    assert web.run(["test", "-e", "/etc/nginx/sites-enabled/default"], check=False).returncode != 0
+
+
+def _static_path(web):
+    """A real file under OMERODIR/var/static, as a URL under the static_url."""
+    rel = web.run(["bash", "-c", "cd %s/var/static && ls webgateway/css/*.css | head -n1"
+                   % web.pillar["omerodir"]]).stdout.strip()
+    assert rel
+    return web.base_url() + "/static/" + rel
+
+
+def test_static_files_are_served_by_nginx_itself(web):
+    url = _static_path(web)
+    status, _, body = web.http_get(url)
+    assert status == 200 and body
+    service = web.pillar["service"]["name"]
+    web.run(["systemctl", "stop", service])
+    try:
+        # With gunicorn stopped, a proxied page gets the maintenance answer...
+        status_login, _, _ = web.http_get(web.base_url() + "/webclient/login/")
+        assert status_login >= 500
+        # ...while the static file still comes straight from nginx.
+        status, _, body2 = web.http_get(url)
+        assert status == 200 and body2 == body
+    finally:
+        web.run(["systemctl", "start", service])
+    kitchen_wait(web)
+
+
+def kitchen_wait(web):
+    import kitchen
+    kitchen.wait_http(web.base_url() + "/webclient/login/", timeout=90)
+
+
+def _gunicorn_processes(web):
+    out = web.run(["ps", "-eo", "pid=,ppid=,args="]).stdout
+    procs = []
+    for line in out.splitlines():
+        pid, ppid, args = line.strip().split(None, 2)
+        if "gunicorn" in args and "omeroweb.wsgi" in args:
+            procs.append((int(pid), int(ppid), args))
+    return procs
+
+
+def test_gunicorn_runs_the_pillar_workers_and_class_on_loopback(web):
+    procs = _gunicorn_processes(web)
+    pids = {p[0] for p in procs}
+    masters = [p for p in procs if p[1] not in pids]
+    assert len(masters) == 1, procs
+    master = masters[0]
+    workers = [p for p in procs if p[1] == master[0]]
+    cores = int(web.run(["nproc"]).stdout)
+    expected = 2 * cores + 1 if web.pillar["gunicorn"]["workers"] == "auto" else web.pillar["gunicorn"]["workers"]
+    assert len(workers) == expected
+    args = master[2]
+    assert re.search(r"--worker-class[= ]%s\b" % web.pillar["gunicorn"]["worker_class"], args), args
+    assert re.search(r"--threads[= ]%s\b" % web.pillar["gunicorn"]["threads"], args), args
+    # Listening sockets of the host (shared network namespace): 127.0.0.1 only.
+    port = web.pillar["gunicorn"]["port"]
+    listen = web.run(["bash", "-c", "cat /proc/net/tcp /proc/net/tcp6"]).stdout
+    local = [l.split()[1] for l in listen.splitlines()[1:] if l.split()[3] == "0A"]
+    on_port = [a for a in local if a.endswith(":%04X" % port)]
+    assert on_port == ["0100007F:%04X" % port], on_port
+
+
+def test_sessions_and_cache_live_in_redis(web):
+    caches = web.config("omero.web.caches")
+    assert caches["default"]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert caches["default"]["LOCATION"] == web.pillar["sessions"]["redis_url"]
+    assert web.config("omero.web.session_engine") == "django.contrib.sessions.backends.cache"
+    web.run(["redis-cli", "flushall"])
+    # A login attempt (wrong password) saves a session: it must land in Redis.
+    base = web.base_url()
+    web.run(["bash", "-c",
+             "cd /root && rm -f jar && curl -s -c jar -b jar -o /dev/null %s/webclient/login/ && "
+             "tok=$(awk '/csrftoken/{print $7}' jar) && "
+             "curl -s -c jar -b jar -o /dev/null -H \"Referer: %s/webclient/login/\" "
+             "-H \"X-CSRFToken: $tok\" --data-urlencode csrfmiddlewaretoken=$tok "
+             "--data username=nobody --data password=wrong --data server=1 %s/webclient/login/"
+             % (base, base, base)])
+    keys = web.run(["redis-cli", "--scan"]).stdout.split()
+    assert any("django.contrib.sessions.cache" in k for k in keys), keys
+
+
+def test_cors_whitelisted_origin_only(web):
+    url = web.base_url() + "/api/v0/"
+    allowed = web.pillar["cors"]["whitelist"][0]
+    _, headers, _ = web.http_get(url, headers={"Origin": allowed})
+    assert headers.get("Access-Control-Allow-Origin") == allowed
+    _, headers, _ = web.http_get(url, headers={"Origin": "https://evil.example.net"})
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_clearsessions_timer_and_its_command(web):
+    timer = web.pillar["service"]["name"] + "-clearsessions.timer"
+    service = web.pillar["service"]["name"] + "-clearsessions.service"
+    assert web.run(["systemctl", "is-enabled", timer], check=False).stdout.strip() == "enabled"
+    assert web.run(["systemctl", "is-active", timer], check=False).stdout.strip() == "active"
+    assert web.pillar["sessions"]["clear"]["on_calendar"] == "daily"
+    assert "OnCalendar=*-*-* 00:00:00" in web.unit_prop(timer, "TimersCalendar")
+    web.run(["systemctl", "start", service])  # Type=oneshot: returns when done
+    assert web.unit_prop(service, "Result") == "success"
+    assert web.unit_prop(service, "ExecMainStatus") == "0"
+
+
+def test_figure_app_installed_listed_and_served(web):
+    web.run([web.pillar["venv"] + "/bin/pip", "show", "omero-figure"])
+    assert "omero_figure" in web.config("omero.web.apps")
+    status, headers, _ = web.http_get(web.base_url() + "/figure/")
+    if status in (301, 302):
+        location = urllib.parse.urlparse(headers["Location"]).path
+        assert location.startswith((web.pillar.get("prefix") or "") + "/webclient/login")
+    else:
+        assert status == 200
+
+
+def test_systemd_restarts_omero_web_after_kill_9(web):
+    service = web.pillar["service"]["name"]
+    old = int(web.unit_prop(service, "MainPID"))
+    assert old > 0
+    web.run(["kill", "-9", str(old)])
+    deadline = time.time() + 60
+    new = 0
+    while time.time() < deadline:
+        new = int(web.unit_prop(service, "MainPID") or 0)
+        if new and new != old and web.unit_prop(service, "ActiveState") == "active":
+            break
+        time.sleep(1)
+    assert new and new != old, "omero-web was not restarted by systemd"
+    assert int(web.unit_prop(service, "NRestarts")) >= 1
+    kitchen_wait(web)

@@ -1,0 +1,63 @@
+"""The same user-visible checks with OMERO.web at the root URL and file sessions.
+
+pillar.example serves OMERO.web under /omero; this scenario unsets the prefix
+(omero.web.prefix and static_url go away, nginx serves /), switches sessions
+to Django's file store and CORS to allow_all, on the same host.
+"""
+import pytest
+
+import test_20_pillar_example as checks
+
+OVERRIDES = {
+    "prefix": "",
+    "sessions": {"backend": "file"},
+    "cors": {"allow_all": True, "whitelist": []},
+    "prune": True,
+}
+
+
+@pytest.fixture(scope="module")
+def web(host):
+    result = host.converge(OVERRIDES)
+    if result is not None:
+        print("root-prefix converge:", result.summary())
+    return host
+
+
+def test_prefix_properties_are_gone(web):
+    keys = web.omero("config", "keys").stdout.split()
+    assert "omero.web.prefix" not in keys
+    assert "omero.web.static_url" not in keys
+    assert "omero.web.caches" not in keys
+    assert "omero.web.session_engine" not in keys
+
+
+def test_login_page(web):
+    checks.test_login_page_through_nginx(web)
+
+
+def test_servers_api(web):
+    checks.test_servers_api_returns_the_pillar_server_list(web)
+
+
+def test_static_by_nginx(web):
+    checks.test_static_files_are_served_by_nginx_itself(web)
+
+
+def test_figure_app(web):
+    checks.test_figure_app_installed_listed_and_served(web)
+
+
+def test_cors_allow_all(web):
+    _, headers, _ = web.http_get(web.base_url() + "/api/v0/", headers={"Origin": "https://any.example.net"})
+    assert headers.get("Access-Control-Allow-Origin") in ("*", "https://any.example.net")
+
+
+def test_redis_no_longer_needed_is_not_serving_sessions(web):
+    # File sessions: the session store is OMERO.web's default, not Redis.
+    assert "omero.web.caches" not in web.omero("config", "keys").stdout.split()
+
+
+def test_apply_again_changes_nothing(web):
+    result = web.apply()
+    assert result.ok and result.changed == {}, result.summary()
