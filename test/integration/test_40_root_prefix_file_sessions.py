@@ -53,11 +53,6 @@ def test_cors_allow_all(web):
     assert headers.get("Access-Control-Allow-Origin") in ("*", "https://any.example.net")
 
 
-def test_redis_no_longer_needed_is_not_serving_sessions(web):
-    # File sessions: the session store is OMERO.web's default, not Redis.
-    assert "omero.web.caches" not in web.omero("config", "keys").stdout.split()
-
-
 def test_apply_again_changes_nothing(web):
     result = web.apply()
     assert result.ok and result.changed == {}, result.summary()
