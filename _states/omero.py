@@ -1,0 +1,449 @@
+"""
+Manage OMERO.web's configuration (``omero config``) and its nginx file.
+
+Uses the ``omero`` execution module of this formula. Every state accepts the
+``user``, ``omerodir`` and ``venv`` of the execution module (default: pillar
+``omero_web:*``, then the walkthrough's paths); ``nginx_config`` calls the
+omero user ``runas`` because ``user`` is the file's owner there.
+
+.. code-block:: yaml
+
+    omero-web-config:
+      omero.config_managed:
+        - properties:
+            omero.web.prefix: /omero
+            omero.web.server_list: [[localhost, 4064, omero]]
+            omero.web.secret_key: {{ pillar['omero_web_secret'] }}
+        - appends:
+            omero.web.apps: [omero_figure]
+        - prune: true
+
+    omero.web.debug:
+      omero.config_absent
+
+    /etc/nginx/conf.d/omeroweb.conf:
+      omero.nginx_config:
+        - http: 80
+        - servername: omero.example.org
+
+Values of secret properties (``omero.web.secret_key``, anything ending in
+``password`` or ``pass``) are shown as ``********`` in changes and comments,
+and are never logged.
+"""
+
+import hashlib
+import json
+import logging
+import os
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "omero"
+
+MASK = "********"
+FINGERPRINT_TAG = "omero-web-formula-fingerprint:"
+# Properties `omero web config nginx[-location]` reads (omero/plugins/web.py).
+NGINX_PROPERTIES = (
+    "omero.web.prefix",
+    "omero.web.static_url",
+    "omero.web.static_root",
+    "omero.web.application_server",
+    "omero.web.application_server.host",
+    "omero.web.application_server.port",
+    "omero.web.nginx_server_extra_config",
+)
+
+
+def __virtual__():
+    if "omero.config_plan" in __salt__:
+        return __virtualname__
+    return (False, "omero state: the omero execution module is not available")
+
+
+def _is_secret(key):
+    lowered = key.lower()
+    return (
+        lowered == "omero.web.secret_key"
+        or lowered.endswith("password")
+        or lowered.endswith("pass")
+    )
+
+
+def _mask_changes(changes):
+    masked = {}
+    for key, change in changes.items():
+        if _is_secret(key):
+            change = {
+                side: (MASK if change.get(side) is not None else None)
+                for side in ("old", "new")
+            }
+        masked[key] = change
+    return masked
+
+
+def _secret_texts(properties):
+    texts = set()
+    for key, value in (properties or {}).items():
+        if isinstance(key, str) and _is_secret(key) and value not in (None, ""):
+            texts.add(value if isinstance(value, str) else json.dumps(value))
+            texts.add(str(value))
+    return texts
+
+
+def _scrub(message, secrets):
+    message = str(message)
+    for text in sorted(secrets, key=len, reverse=True):
+        if text:
+            message = message.replace(text, MASK)
+    return message
+
+
+def _keys(changes):
+    return ", ".join(sorted(changes))
+
+
+def _manage(
+    name,
+    properties=None,
+    appends=None,
+    removals=None,
+    unsets=None,
+    prune=False,
+    prune_prefix="omero.web.",
+    user=None,
+    omerodir=None,
+    venv=None,
+):
+    """
+    check (in-process plan) -> test -> one batch write -> re-read.
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    secrets = _secret_texts(properties)
+    kwargs = {
+        "properties": properties,
+        "appends": appends,
+        "removals": removals,
+        "unsets": unsets,
+        "prune": prune,
+        "prune_prefix": prune_prefix,
+        "user": user,
+        "omerodir": omerodir,
+        "venv": venv,
+    }
+    try:
+        plan = __salt__["omero.config_plan"](**kwargs)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = _scrub(f"Cannot read the OMERO configuration: {exc}", secrets)
+        return ret
+    if not plan:
+        ret["result"] = True
+        ret["comment"] = "OMERO configuration is already in the desired state"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = _mask_changes(plan)
+        ret["comment"] = f"{len(plan)} OMERO properties would be changed: {_keys(plan)}"
+        return ret
+    try:
+        changes = __salt__["omero.config_batch"](**kwargs)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = _scrub(f"Failed to change {_keys(plan)}: {exc}", secrets)
+        return ret
+    ret["changes"] = _mask_changes(changes)
+    try:
+        left = __salt__["omero.config_plan"](**kwargs)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = _scrub(f"Cannot read back the OMERO configuration: {exc}", secrets)
+        return ret
+    if left:
+        ret["comment"] = (
+            f"OMERO properties read back differ from what was written: {_keys(left)}"
+        )
+        return ret
+    ret["result"] = True
+    ret["comment"] = f"{len(changes)} OMERO properties changed: {_keys(changes)}"
+    return ret
+
+
+def config_set(name, value, user=None, omerodir=None, venv=None):
+    """
+    Ensure the OMERO property ``name`` has ``value`` (compared by meaning:
+    ``true`` equals ``True``, JSON spacing and key order do not matter).
+
+    name
+        The property, e.g. ``omero.web.prefix``.
+
+    value
+        A string, number, boolean, list or dict. Lists and dicts are written
+        as JSON, booleans as ``true``/``false``.
+
+    .. code-block:: yaml
+
+        omero.web.server_list:
+          omero.config_set:
+            - value: [[localhost, 4064, omero]]
+    """
+    if value is None:
+        return {
+            "name": name,
+            "result": False,
+            "changes": {},
+            "comment": "value is required (use omero.config_absent to unset)",
+        }
+    return _manage(
+        name, properties={name: value}, user=user, omerodir=omerodir, venv=venv
+    )
+
+
+def config_appended(name, values, user=None, omerodir=None, venv=None):
+    """
+    Ensure each of ``values`` is in the list property ``name`` (``omero config
+    append --set``: values already present are not added again; on an unset
+    ``omero.web.*`` key the list starts from OMERO.web's built-in default).
+
+    values
+        A list of elements, or a single element.
+
+    .. code-block:: yaml
+
+        omero.web.apps:
+          omero.config_appended:
+            - values: [omero_figure]
+    """
+    return _manage(
+        name, appends={name: values}, user=user, omerodir=omerodir, venv=venv
+    )
+
+
+def config_absent(name, user=None, omerodir=None, venv=None):
+    """
+    Ensure the OMERO property ``name`` is not set.
+
+    .. code-block:: yaml
+
+        omero.web.debug:
+          omero.config_absent
+    """
+    return _manage(name, unsets=[name], user=user, omerodir=omerodir, venv=venv)
+
+
+def config_managed(
+    name,
+    properties=None,
+    appends=None,
+    removals=None,
+    prune=False,
+    prune_prefix="omero.web.",
+    user=None,
+    omerodir=None,
+    venv=None,
+):
+    """
+    Manage a whole set of OMERO properties at once: one in-process read of
+    config.xml to plan, then (if anything differs) one batch write, then a
+    read back. A no-op spawns no ``omero`` process; a run that changes K
+    properties at most two (one to learn OMERO.web's default list when an
+    unset list property is appended to, one to write).
+
+    name
+        An identifier; not used.
+
+    properties
+        ``{key: value}`` to set (``None`` as value unsets the key).
+
+    appends
+        ``{key: [values]}`` that must be in list properties
+        (``omero config append --set``).
+
+    removals
+        ``{key: [values]}`` that must not be in list properties.
+
+    prune : False
+        Unset every property under ``prune_prefix`` that is not named above
+        (drift correction); each one is reported in the changes.
+
+    prune_prefix : omero.web.
+        The namespace that ``prune`` cleans.
+
+    .. code-block:: yaml
+
+        omero-web-config:
+          omero.config_managed:
+            - properties:
+                omero.web.prefix: /omero
+                omero.web.session_cookie_age: 86400
+            - appends:
+                omero.web.middleware:
+                  - {index: 0, class: whitenoise.middleware.WhiteNoiseMiddleware}
+            - prune: true
+    """
+    return _manage(
+        name,
+        properties=properties,
+        appends=appends,
+        removals=removals,
+        prune=prune,
+        prune_prefix=prune_prefix,
+        user=user,
+        omerodir=omerodir,
+        venv=venv,
+    )
+
+
+def _fingerprint(inputs):
+    data = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
+
+
+def _body_hash(body):
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:32]
+
+
+def _header(kind, version, inputs_fp, body):
+    return (
+        f"# Generated by Salt (omero-web-formula) with `omero web config {kind}`"
+        f" of omero-web {version}.\n"
+        "# Do not edit: it is regenerated when OMERO.web or its configuration"
+        " changes.\n"
+        f"# {FINGERPRINT_TAG} inputs={inputs_fp} body={_body_hash(body)}\n"
+    )
+
+
+def _current_if_fresh(name, inputs_fp):
+    """
+    The file's content when it was generated from the same inputs and its
+    generated part is untouched; else None.
+    """
+    try:
+        with open(name, encoding="utf-8") as handle:
+            content = handle.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = content.split("\n")
+    for index, line in enumerate(lines[:5]):
+        if FINGERPRINT_TAG in line:
+            fields = dict(
+                part.split("=", 1)
+                for part in line.split(FINGERPRINT_TAG, 1)[1].split()
+                if "=" in part
+            )
+            body = "\n".join(lines[index + 1 :])
+            if body.endswith("\n"):
+                body = body[:-1]
+            if fields.get("inputs") == inputs_fp and fields.get("body") == _body_hash(
+                body
+            ):
+                return content
+            return None
+    return None
+
+
+def nginx_config(
+    name,
+    http=None,
+    servername=None,
+    max_body_size=None,
+    location_only=False,
+    user=None,
+    group=None,
+    mode="0644",
+    runas=None,
+    omerodir=None,
+    venv=None,
+):
+    """
+    Manage an nginx configuration file generated by ``omero web config nginx``
+    (or ``nginx-location`` with ``location_only: true``) at apply time, like
+    ``file.managed`` (diff, test mode, owner and mode).
+
+    The file carries a fingerprint line of its inputs: the omero-web version
+    (from the venv's dist-info), the arguments, OMERODIR, the venv and the
+    properties the generator reads (``omero.web.prefix``,
+    ``omero.web.static_url``, ``omero.web.application_server.host``/``.port``,
+    ...). When the inputs and the generated text are unchanged, ``omero`` is
+    not run at all.
+
+    name
+        The file to manage, e.g. ``/etc/nginx/conf.d/omeroweb.conf``.
+
+    http, servername, max_body_size
+        ``--http``, ``--servername``, ``--max-body-size``.
+
+    location_only : False
+        Generate the location blocks only (``nginx-location``).
+
+    user, group, mode : 0644
+        Owner, group and mode of the file.
+
+    runas, omerodir, venv
+        The omero user, OMERODIR and venv (default: pillar ``omero_web:*``).
+
+    .. code-block:: yaml
+
+        /etc/nginx/conf.d/omeroweb.conf:
+          omero.nginx_config:
+            - http: 80
+            - servername: omero.example.org
+            - max_body_size: 0
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    kind = "nginx-location" if location_only else "nginx"
+    conn = {"user": runas, "omerodir": omerodir, "venv": venv}
+    try:
+        resolved = __salt__["omero.paths"](**conn)
+        version = __salt__["omero.version"](**conn)
+        props = __salt__["omero.config_get_all"](raw=True, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = f"Cannot read the OMERO.web installation: {exc}"
+        return ret
+    inputs = {
+        "type": kind,
+        "http": http,
+        "servername": servername,
+        "max_body_size": None if max_body_size is None else str(max_body_size),
+        "omero_web": version,
+        "omerodir": resolved["omerodir"],
+        "venv": resolved["venv"],
+        "properties": {key: props.get(key) for key in NGINX_PROPERTIES},
+    }
+    inputs_fp = _fingerprint(inputs)
+    content = _current_if_fresh(name, inputs_fp) if version else None
+    generated = content is None
+    if generated:
+        try:
+            body = __salt__["omero.web_config_nginx"](
+                http=http,
+                servername=servername,
+                max_body_size=max_body_size,
+                location=location_only,
+                **conn,
+            )
+        except (CommandExecutionError, SaltInvocationError) as exc:
+            if __opts__["test"] and isinstance(exc, CommandExecutionError):
+                ret["result"] = None
+                ret["comment"] = (
+                    f"{name} would be generated with `omero web config {kind}`,"
+                    f" which cannot run yet: {exc}"
+                )
+                return ret
+            ret["comment"] = f"omero web config {kind} failed: {exc}"
+            return ret
+        body = body.rstrip("\n")
+        content = _header(kind, version, inputs_fp, body) + body + "\n"
+    ret = __states__["file.managed"](
+        name,
+        contents=content,
+        user=user,
+        group=group,
+        mode=mode,
+    )
+    ret["name"] = name
+    note = (
+        f"generated with `omero web config {kind}`"
+        if generated
+        else "inputs unchanged, omero not run"
+    )
+    ret["comment"] = f"{ret.get('comment', '')} ({note})".strip()
+    return ret
