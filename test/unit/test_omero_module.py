@@ -1,0 +1,555 @@
+"""
+Unit tests of the ``omero`` execution module (``_modules/omero.py``).
+
+The module's dunders come from pytest-salt-factories' loader mock
+(``configure_loader_modules``). config.xml is a real file in ``tmp_path``
+(the module reads it in-process); only ``cmd.run_all`` - the omero process -
+is replaced, by fakes that behave like the real writer/defaults scripts.
+The real omero CLI is exercised in ``test/functional``.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from unittest.mock import MagicMock
+
+import pytest
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _load(name, relpath):
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / relpath)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+omero = _load("omero_salt_execmod", "_modules/omero.py")
+
+MIDDLEWARE_DEFAULT = [
+    {"index": 1, "class": "django.middleware.common.BrokenLinkEmailsMiddleware"},
+    {"index": 2, "class": "django.middleware.common.CommonMiddleware"},
+]
+WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
+USER = "nobody"  # exists on every Debian/RedHat host, uid != 0
+
+
+def write_config(omerodir, props, profile="default", active_extra=None):
+    """Write config.xml in omero.config.ConfigXml's layout."""
+    grid = pathlib.Path(omerodir) / "etc" / "grid"
+    grid.mkdir(parents=True, exist_ok=True)
+    root = ET.Element("icegrid")
+    active = ET.SubElement(root, "properties", id="__ACTIVE__")
+    ET.SubElement(active, "property", name="omero.config.profile", value=profile)
+    ET.SubElement(active, "property", name="omero.config.version", value="5.1.0")
+    for key, value in (active_extra or props).items():
+        ET.SubElement(active, "property", name=key, value=value)
+    block = ET.SubElement(root, "properties", id=profile)
+    ET.SubElement(block, "property", name="omero.config.version", value="5.1.0")
+    for key, value in props.items():
+        ET.SubElement(block, "property", name=key, value=value)
+    ET.ElementTree(root).write(grid / "config.xml", encoding="UTF-8")
+
+
+def read_profile(omerodir):
+    return omero._read_config(str(omerodir))
+
+
+class FakeOmero:
+    """
+    Stands in for ``cmd.run_all``: behaves like the module's two venv scripts
+    (batch writer, defaults reader) and like ``omero web config``; records
+    every call.
+    """
+
+    def __init__(self, defaults=None, write=True, fail=None):
+        self.calls = []
+        self.defaults = defaults or {"omero.web.middleware": MIDDLEWARE_DEFAULT}
+        self.write = write
+        self.fail = fail
+
+    def __call__(self, cmd, **kwargs):
+        self.calls.append((cmd, kwargs))
+        if self.fail:
+            return {"retcode": self.fail[0], "stdout": "", "stderr": self.fail[1]}
+        if cmd[1:2] == ["-c"] and cmd[2] == omero._WRITER:
+            req = json.loads(kwargs["stdin"])
+            omerodir = pathlib.Path(req["path"]).parents[2]
+            current = read_profile(omerodir)
+            if self.write:
+                for key, value in req["new"].items():
+                    if value is None:
+                        current.pop(key, None)
+                    else:
+                        current[key] = value
+                write_config(omerodir, current)
+            out = "noise\n" + req["marker"] + json.dumps(sorted(req["new"]))
+            return {"retcode": 0, "stdout": out, "stderr": ""}
+        if cmd[1:2] == ["-c"] and cmd[2] == omero._DEFAULTS:
+            marker, keys = cmd[3], cmd[4:]
+            out = marker + json.dumps({k: self.defaults.get(k, []) for k in keys})
+            return {"retcode": 0, "stdout": out, "stderr": ""}
+        return {"retcode": 0, "stdout": "server { }", "stderr": ""}
+
+    @property
+    def commands(self):
+        return [cmd for cmd, _ in self.calls]
+
+
+@pytest.fixture
+def venv(tmp_path):
+    path = tmp_path / "venv"
+    (path / "bin").mkdir(parents=True)
+    for exe in ("omero", "python"):
+        (path / "bin" / exe).write_text("#!/bin/sh\nexit 99\n")
+        (path / "bin" / exe).chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def omerodir(tmp_path):
+    path = tmp_path / "omerodir"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def fake():
+    return FakeOmero()
+
+
+@pytest.fixture
+def context():
+    return {}
+
+
+@pytest.fixture
+def configure_loader_modules(fake, venv, omerodir, context):
+    pillar = {"omero_web": {"user": USER, "omerodir": str(omerodir), "venv": str(venv)}}
+    return {
+        omero: {
+            "__salt__": {"cmd.run_all": fake},
+            "__pillar__": pillar,
+            "__context__": context,
+            "__opts__": {"test": False},
+        }
+    }
+
+
+# ---------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize(
+    "value,text",
+    [
+        (True, "true"),
+        (False, "false"),
+        (4080, "4080"),
+        (0.5, "0.5"),
+        ("/omero", "/omero"),
+        ([["localhost", 4064, "omero"]], '[["localhost",4064,"omero"]]'),
+        ({"a": 1, "b": [True, None]}, '{"a":1,"b":[true,null]}'),
+        ((1, 2), "[1,2]"),
+    ],
+)
+def test_serialize(value, text):
+    assert omero._serialize(value) == text
+
+
+@pytest.mark.parametrize("value", [None, object(), {"a": object()}])
+def test_serialize_rejects(value):
+    with pytest.raises(SaltInvocationError):
+        omero._serialize(value, "omero.web.x")
+
+
+@pytest.mark.parametrize(
+    "stored,desired",
+    [
+        ('{"a": 1, "b": 2}', {"b": 2, "a": 1}),
+        ('{"a": 1}', '{"a":1}'),
+        ("true", True),
+        ("True", True),
+        ("TRUE", "true"),
+        ("false", False),
+        ("4080", 4080),
+        ("4080", "4080"),
+        ('[["localhost", 4064, "omero"]]', [["localhost", 4064, "omero"]]),
+        ("/omero", "/omero"),
+    ],
+)
+def test_same_meaning(stored, desired):
+    assert omero._same(stored, desired)
+
+
+@pytest.mark.parametrize(
+    "stored,desired",
+    [
+        ('"/omero"', "/omero"),  # a quoted string is not the string
+        ("1", True),  # an int is not a boolean
+        ("true", "yes"),
+        ("[1, 2]", [2, 1]),  # list order matters
+        ("4080", 4081),
+        ("", False),
+    ],
+)
+def test_different_meaning(stored, desired):
+    assert not omero._same(stored, desired)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def test_read_active_profile(omerodir):
+    write_config(
+        omerodir,
+        {"omero.web.prefix": "/p"},
+        profile="other",
+        active_extra={"omero.web.prefix": "/stale-copy"},
+    )
+    assert omero.config_get("omero.web.prefix") == "/p"
+    assert omero.config_get_all() == {"omero.web.prefix": "/p"}
+
+
+def test_read_missing_config_is_empty(tmp_path):
+    assert omero.config_get_all(omerodir=str(tmp_path / "nowhere")) == {}
+    assert omero.config_get("omero.web.prefix", omerodir=str(tmp_path)) is None
+
+
+def test_read_broken_config_raises(omerodir):
+    grid = omerodir / "etc" / "grid"
+    grid.mkdir(parents=True)
+    (grid / "config.xml").write_text("<icegrid><properties")
+    with pytest.raises(CommandExecutionError, match="Cannot parse"):
+        omero.config_get_all()
+
+
+def test_get_decodes_unless_raw(omerodir):
+    write_config(omerodir, {"omero.web.server_list": '[["h", 4064, "o"]]', "omero.web.debug": "True"})
+    assert omero.config_get("omero.web.server_list") == [["h", 4064, "o"]]
+    assert omero.config_get("omero.web.debug") is True
+    assert omero.config_get("omero.web.debug", raw=True) == "True"
+    assert "omero.config.version" not in omero.config_get_all(raw=True)
+
+
+# ---------------------------------------------------------------- planning
+
+
+def test_noop_plan_spawns_nothing(omerodir, fake, context):
+    write_config(
+        omerodir,
+        {
+            "omero.web.login_redirect": '{"redirect": ["webindex"], "viewname": "load_template"}',
+            "omero.web.debug": "True",
+            "omero.web.application_server.port": "4080",
+            "omero.web.apps": '["omero_figure"]',
+        },
+    )
+    plan = omero.config_plan(
+        properties={
+            "omero.web.login_redirect": {"viewname": "load_template", "redirect": ["webindex"]},
+            "omero.web.debug": True,
+            "omero.web.application_server.port": 4080,
+        },
+        appends={"omero.web.apps": ["omero_figure"]},
+        prune=True,
+    )
+    assert plan == {}
+    assert fake.calls == []
+    assert context.get("omero.processes", 0) == 0
+    assert omero.config_batch(properties={"omero.web.debug": "true"}) == {}
+    assert fake.calls == []
+
+
+def test_plan_set_unset_prune(omerodir, fake):
+    write_config(
+        omerodir,
+        {"omero.web.prefix": "/old", "omero.web.stale": "x", "omero.web.gone": "y", "omero.other": "z"},
+    )
+    plan = omero.config_plan(
+        properties={"omero.web.prefix": "/omero", "omero.web.new": [1, 2]},
+        unsets=["omero.web.gone", "omero.web.never_set"],
+        prune=True,
+    )
+    assert plan == {
+        "omero.web.prefix": {"old": "/old", "new": "/omero"},
+        "omero.web.new": {"old": None, "new": [1, 2]},
+        "omero.web.gone": {"old": "y", "new": None},
+        "omero.web.stale": {"old": "x", "new": None},
+    }
+    assert fake.calls == []
+
+
+def test_plan_property_none_means_unset(omerodir):
+    write_config(omerodir, {"omero.web.debug": "true"})
+    assert omero.config_plan(properties={"omero.web.debug": None}) == {
+        "omero.web.debug": {"old": True, "new": None}
+    }
+
+
+def test_append_to_existing_list(omerodir, fake):
+    write_config(omerodir, {"omero.web.apps": '["omero_iviewer"]'})
+    plan = omero.config_plan(appends={"omero.web.apps": ["omero_figure", "omero_iviewer", "omero_figure"]})
+    assert plan == {
+        "omero.web.apps": {"old": ["omero_iviewer"], "new": ["omero_iviewer", "omero_figure"]}
+    }
+    assert fake.calls == []  # key is set: no default list needed
+
+
+def test_append_to_unset_web_key_starts_from_default(omerodir, fake, context):
+    plan = omero.config_plan(appends={"omero.web.middleware": [WHITENOISE]})
+    assert plan == {
+        "omero.web.middleware": {"old": None, "new": MIDDLEWARE_DEFAULT + [WHITENOISE]}
+    }
+    assert len(fake.calls) == 1
+    cmd, kwargs = fake.calls[0]
+    assert cmd[0] == kwargs["env"]["PATH"].split(":")[0] + "/python"
+    assert "omero.web.middleware" in cmd
+    # cached for the rest of the run
+    omero.config_plan(appends={"omero.web.middleware": [WHITENOISE]})
+    assert len(fake.calls) == 1
+    assert context["omero.processes"] == 1
+
+
+def test_append_default_value_to_unset_key_is_noop(omerodir, fake):
+    """`omero config append --set` of a value already in the default list
+    leaves the key unset."""
+    assert omero.config_plan(appends={"omero.web.middleware": [MIDDLEWARE_DEFAULT[0]]}) == {}
+
+
+def test_append_to_unset_non_web_key_starts_empty(omerodir, fake):
+    assert omero.config_plan(appends={"omero.other.list": ["a"]}) == {
+        "omero.other.list": {"old": None, "new": ["a"]}
+    }
+    assert fake.calls == []
+
+
+def test_removals(omerodir, fake):
+    write_config(omerodir, {"omero.web.apps": '["a", "b", "a"]'})
+    assert omero.config_plan(removals={"omero.web.apps": "a"}) == {
+        "omero.web.apps": {"old": ["a", "b", "a"], "new": ["b"]}
+    }
+    assert omero.config_plan(removals={"omero.web.apps": ["zzz"]}) == {}
+    # from the built-in default on an unset omero.web.* key
+    plan = omero.config_plan(removals={"omero.web.middleware": [MIDDLEWARE_DEFAULT[1]]})
+    assert plan == {"omero.web.middleware": {"old": None, "new": MIDDLEWARE_DEFAULT[:1]}}
+
+
+def test_append_to_non_list_raises(omerodir):
+    write_config(omerodir, {"omero.web.prefix": "/omero", "omero.web.x": "{}"})
+    with pytest.raises(CommandExecutionError, match="No JSON object"):
+        omero.config_plan(appends={"omero.web.prefix": ["a"]})
+    with pytest.raises(CommandExecutionError, match="not a list"):
+        omero.config_plan(appends={"omero.web.x": ["a"]})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"properties": {"bad key": 1}},
+        {"properties": {"omero.config.profile": "x"}},
+        {"properties": ["omero.web.prefix"]},
+        {"properties": {"omero.web.x": object()}},
+        {"properties": {"omero.web.apps": []}, "appends": {"omero.web.apps": ["a"]}},
+        {"unsets": ["omero.web.apps"], "removals": {"omero.web.apps": ["a"]}},
+        {"appends": {"omero.web.apps": ["a"]}, "removals": {"omero.web.apps": ["a"]}},
+        {"unsets": 3},
+    ],
+)
+def test_plan_bad_arguments(kwargs, fake):
+    with pytest.raises(SaltInvocationError):
+        omero.config_plan(**kwargs)
+    assert fake.calls == []
+
+
+# ---------------------------------------------------------------- writing
+
+
+def test_batch_one_process_for_all_changes(omerodir, fake, context, venv):
+    write_config(omerodir, {"omero.web.prefix": "/old", "omero.web.apps": '["a"]', "omero.web.stale": "1"})
+    changes = omero.config_batch(
+        properties={f"omero.web.k{i}": i for i in range(20)} | {"omero.web.prefix": "/omero"},
+        appends={"omero.web.apps": ["b"]},
+        prune=True,
+    )
+    assert len(changes) == 23
+    assert len(fake.calls) == 1
+    cmd, kwargs = fake.calls[0]
+    assert cmd[:2] == [str(venv / "bin" / "python"), "-c"]
+    assert kwargs["runas"] == USER
+    assert kwargs["python_shell"] is False
+    assert kwargs["umask"] == "027"
+    assert kwargs["env"]["OMERODIR"] == str(omerodir)
+    assert kwargs["env"]["PATH"].startswith(str(venv / "bin") + ":")
+    assert kwargs["output_loglevel"] == "quiet"
+    # values travel on stdin, not on the command line
+    assert "/omero" not in " ".join(cmd)
+    request = json.loads(kwargs["stdin"])
+    assert request["expected"]["omero.web.prefix"] == "/old"
+    assert request["new"]["omero.web.stale"] is None
+    after = read_profile(omerodir)
+    assert after["omero.web.prefix"] == "/omero"
+    assert json.loads(after["omero.web.apps"]) == ["a", "b"]
+    assert "omero.web.stale" not in after
+    assert context["omero.processes"] == 1
+    # and now it is a no-op
+    assert omero.config_batch(properties={"omero.web.prefix": "/omero"}) == {}
+    assert len(fake.calls) == 1
+
+
+def test_batch_read_back_mismatch_raises(omerodir, fake):
+    fake.write = False  # the writer "succeeds" but the file does not change
+    with pytest.raises(CommandExecutionError, match="does not hold.*omero.web.prefix"):
+        omero.config_set("omero.web.prefix", "/omero")
+
+
+def test_batch_failure_carries_stderr(omerodir, fake):
+    fake.fail = (113, "Cannot open /x/config.xml: [Errno 13] Permission denied")
+    with pytest.raises(CommandExecutionError, match="Permission denied") as exc:
+        omero.config_set("omero.web.prefix", "/omero")
+    assert "exit code 113" in str(exc.value)
+
+
+def test_single_key_functions(omerodir, fake):
+    assert omero.config_set("omero.web.debug", True) == {
+        "omero.web.debug": {"old": None, "new": True}
+    }
+    assert read_profile(omerodir)["omero.web.debug"] == "true"
+    assert omero.config_set("omero.web.debug", "True") == {}
+    assert omero.config_append("omero.web.ui.top_links", ["Help", "https://x/", {"target": "new"}]) == {
+        "omero.web.ui.top_links": {"old": None, "new": [["Help", "https://x/", {"target": "new"}]]}
+    }
+    assert omero.config_append("omero.web.ui.top_links", ["Help", "https://x/", {"target": "new"}]) == {}
+    assert omero.config_remove("omero.web.ui.top_links", ["Help", "https://x/", {"target": "new"}]) == {
+        "omero.web.ui.top_links": {"old": [["Help", "https://x/", {"target": "new"}]], "new": []}
+    }
+    assert omero.config_unset("omero.web.debug") == {"omero.web.debug": {"old": True, "new": None}}
+    assert omero.config_unset("omero.web.debug") == {}
+    with pytest.raises(SaltInvocationError):
+        omero.config_set("omero.web.debug", None)
+
+
+# ---------------------------------------------------------------- runner
+
+
+def test_defaults_from_pillar_then_builtin(configure_loader_modules, venv, omerodir):
+    assert omero.paths() == {"user": USER, "omerodir": str(omerodir), "venv": str(venv)}
+    assert omero.paths(user="u2", omerodir="/o", venv="/v") == {"user": "u2", "omerodir": "/o", "venv": "/v"}
+    omero.__pillar__.clear()
+    assert omero.paths() == {
+        "user": "omero-web",
+        "omerodir": "/opt/omero/web/omero-web",
+        "venv": "/opt/omero/web/venv3",
+    }
+    with pytest.raises(SaltInvocationError):
+        omero.paths(omerodir="relative/dir")
+
+
+def test_refuses_root(fake):
+    with pytest.raises(SaltInvocationError, match="root"):
+        omero.config_set("omero.web.prefix", "/x", user="root")
+    assert fake.calls == []
+
+
+def test_unknown_user(fake):
+    with pytest.raises(CommandExecutionError, match="not available"):
+        omero.config_set("omero.web.prefix", "/x", user="no-such-user-omero-test")
+    assert fake.calls == []
+
+
+def test_missing_venv(tmp_path, fake):
+    with pytest.raises(CommandExecutionError, match="not found"):
+        omero.config_set("omero.web.prefix", "/x", venv=str(tmp_path / "novenv"))
+    assert fake.calls == []
+
+
+def test_web_config_nginx_arguments(fake, venv):
+    assert omero.web_config_nginx(http=8080, servername="omero.example.org", max_body_size="10m") == "server { }"
+    cmd, kwargs = fake.calls[-1]
+    assert cmd == [
+        str(venv / "bin" / "omero"),
+        "web", "config", "nginx",
+        "--http", "8080",
+        "--servername", "omero.example.org",
+        "--max-body-size", "10m",
+    ]
+    assert kwargs["runas"] == USER
+    omero.web_config_nginx(location=True)
+    assert fake.calls[-1][0][1:] == ["web", "config", "nginx-location"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"http": "eighty"}, {"http": 0}, {"http": 70000}, {"http": True}, {"servername": "a; b"}, {"max_body_size": "10 MB"}],
+)
+def test_web_config_nginx_bad_arguments(kwargs, fake):
+    with pytest.raises(SaltInvocationError):
+        omero.web_config_nginx(**kwargs)
+    assert fake.calls == []
+
+
+def test_web_status_does_not_trust_exit_codes(omerodir, fake):
+    var = omerodir / "var"
+    var.mkdir()
+    assert omero.web_status() is False  # no pid file
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; print(1, flush=True); time.sleep(60)", "gunicorn"],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        proc.stdout.readline()  # exec'd: its cmdline is the new one
+        (var / "django.pid").write_text(f"{proc.pid}\n")
+        assert omero.web_status() is True
+        (var / "django.pid").write_text(f"{os.getpid()}\n")  # alive, not OMERO.web
+        assert omero.web_status() is False
+    finally:
+        proc.kill()
+        proc.wait()
+    (var / "django.pid").write_text(f"{proc.pid}\n")  # stale pid file
+    assert omero.web_status() is False
+    (var / "django.pid").write_text("garbage")
+    assert omero.web_status() is False
+    assert fake.calls == []
+
+
+def test_web_start_checks_the_process(omerodir, fake):
+    (omerodir / "var").mkdir()
+    with pytest.raises(CommandExecutionError, match="not running after"):
+        omero.web_start(timeout=0.3)
+    assert fake.commands[-1][1:] == ["web", "start"]
+
+
+def test_version_from_dist_info(venv, fake):
+    assert omero.version() is None
+    site = venv / "lib" / "python3.11" / "site-packages"
+    (site / "omero_web-5.33.2.dist-info").mkdir(parents=True)
+    (site / "omero_web-5.33.2.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: omero-web\nVersion: 5.33.2\n\nVersion: bogus\n"
+    )
+    (site / "omero_py-5.23.0.dist-info").mkdir()
+    (site / "omero_py-5.23.0.dist-info" / "METADATA").write_text("Name: omero-py\nVersion: 5.23.0\n")
+    assert omero.version() == "5.33.2"
+    assert fake.calls == []
+
+
+def test_failure_message_is_the_cli_stderr(fake):
+    fake.fail = (682, "ERROR: OMERODIR not set")
+    with pytest.raises(CommandExecutionError, match="OMERODIR not set"):
+        omero.clearsessions()
+
+
+def test_no_values_logged(omerodir, fake, caplog):
+    caplog.set_level("DEBUG")
+    omero.config_batch(properties={"omero.web.secret_key": "s3cr3t-value"})
+    assert read_profile(omerodir)["omero.web.secret_key"] == "s3cr3t-value"
+    assert "s3cr3t-value" not in caplog.text
+    cmd, kwargs = fake.calls[-1]
+    assert "s3cr3t-value" not in " ".join(cmd)
