@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# Undo clearsessions/init.sls: stop and disable the timer, remove both units.
+---
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+{%- set unit_dir = omero_web.service.unit_dir %}
+{%- set unit = omero_web.service.name ~ "-clearsessions" %}
+
+omero_web-clearsessions-clean-service-dead:
+  service.dead:
+    - name: {{ unit }}.timer
+    - enable: False
+
+omero_web-clearsessions-clean-file-absent:
+  file.absent:
+    - names:
+      - {{ unit_dir }}/{{ unit }}.timer
+      - {{ unit_dir }}/{{ unit }}.service
+    - require:
+      - service: omero_web-clearsessions-clean-service-dead
+
+omero_web-clearsessions-clean-module-run:
+  module.run:
+    - service.systemctl_reload: []
+    - onchanges:
+      - file: omero_web-clearsessions-clean-file-absent

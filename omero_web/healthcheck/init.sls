@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# Walkthrough: "Test installation e.g. curl -sL localhost:4080", done after
+# every apply: OMERO.web's login page must answer through nginx (or gunicorn
+# when the formula does not serve it with nginx) within
+# omero_web:service:healthcheck:timeout seconds, or the apply fails with the
+# URL and the last lines of OMEROweb.log.
+#
+# Not http.wait_for_successful_query: under test=True it never queries, so it
+# polls until its timeout and reports result None (a change) even on a
+# healthy host. Instead cmd.run with `unless` (a single quick probe; a healthy
+# host reports no change, in test mode too) and `stateful` (the wait that
+# follows a restart reports no change either: it changes nothing).
+---
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+{%- from tplroot ~ "/libtofs.jinja" import files_switch with context %}
+{%- set check = omero_web.service.healthcheck %}
+
+{%- if check.enabled %}
+{%-   set nginx = omero_web.nginx %}
+{%-   set path = omero_web.derived.prefix ~ "/webclient/login/" %}
+{%-   set host = "" %}
+{%-   if nginx.enabled and not nginx.location_only %}
+{%-     set first_name = (nginx.server_name | string).split() | first %}
+{%-     if first_name not in ["_", "localhost"] and "*" not in first_name
+          and not first_name.startswith("~") %}
+{%-       set host = first_name %}
+{%-     endif %}
+{%-     if omero_web.derived.get("tls") %}
+{%-       set url = "https://127.0.0.1:" ~ nginx.tls.port ~ path %}
+{%-     else %}
+{%-       set url = "http://127.0.0.1:" ~ nginx.port ~ path %}
+{%-     endif %}
+{%-   else %}
+{%-     set gunicorn_host = omero_web.gunicorn.host %}
+{%-     if gunicorn_host in ["0.0.0.0", "::", ""] %}
+{%-       set gunicorn_host = "127.0.0.1" %}
+{%-     endif %}
+{%-     set url = "http://" ~ gunicorn_host ~ ":" ~ omero_web.gunicorn.port ~ path %}
+{%-   endif %}
+{%-   set command = [omero_web.python.executable, check.script, url] %}
+{%-   if host %}
+{%-     do command.extend(["--host", host]) %}
+{%-   endif %}
+
+include:
+  - {{ tplroot }}.service
+
+omero_web-healthcheck-file-managed:
+  file.managed:
+    - name: {{ check.script }}
+    - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-healthcheck.py.jinja") }}
+    - template: jinja
+    - user: root
+    - group: root
+    - mode: "0755"
+    - makedirs: True
+    - context:
+        python: {{ omero_web.python.executable }}
+
+omero_web-healthcheck-cmd-run:
+  cmd.run:
+    - name: >-
+        {{ command | map("quote") | join(" ") }}
+        --wait {{ check.timeout }}
+        --log {{ (omero_web.omerodir ~ "/var/log/OMEROweb.log") | quote }}
+    - unless: {{ command | map("quote") | join(" ") }}
+    - stateful: True
+    - require:
+      - file: omero_web-healthcheck-file-managed
+      - sls: {{ tplroot }}.service
+{%- else %}
+{}
+{%- endif %}

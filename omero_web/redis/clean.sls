@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# Redis may serve other applications: it is stopped and removed only with
+# omero_web:clean:pkgs true (and only when the formula installed it).
+---
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+
+{%- if omero_web.derived.redis_local and omero_web.clean.pkgs %}
+
+omero_web-redis-clean-service-dead:
+  service.dead:
+    - name: {{ omero_web.redis.service }}
+    - enable: False
+
+omero_web-redis-clean-pkg-removed:
+  pkg.removed:
+    - name: {{ omero_web.redis.pkg }}
+    - require:
+      - service: omero_web-redis-clean-service-dead
+{%- else %}
+{}
+{%- endif %}

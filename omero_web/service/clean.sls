@@ -1,0 +1,24 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# Undo service/init.sls: stop and disable OMERO.web, remove its unit.
+---
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+{%- set service = omero_web.service %}
+
+omero_web-service-clean-service-dead:
+  service.dead:
+    - name: {{ service.name }}
+    - enable: False
+
+omero_web-service-clean-file-absent:
+  file.absent:
+    - name: {{ service.unit_dir }}/{{ service.name }}.service
+    - require:
+      - service: omero_web-service-clean-service-dead
+
+omero_web-service-clean-module-run:
+  module.run:
+    - service.systemctl_reload: []
+    - onchanges:
+      - file: omero_web-service-clean-file-absent

@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# Walkthrough: "create a local system user omero-web and create directory"
+#   useradd -m omero-web
+#   mkdir -p /opt/omero/web/omero-web/etc/grid
+#   chown -R omero-web /opt/omero/web/omero-web
+# OMERODIR is mode 0750: config.xml (with omero.web.secret_key) and the logs
+# are not world-readable. nginx reads $OMERODIR/var/static through the group
+# (the nginx sls adds its user to it); etc/grid is 0700 for the same reason.
+---
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+
+omero_web-user-group-present:
+  group.present:
+    - name: {{ omero_web.group }}
+
+omero_web-user-user-present:
+  user.present:
+    - name: {{ omero_web.user }}
+    - gid: {{ omero_web.group }}
+    # useradd -m: the omero CLI keeps its own files in ~/omero.
+    - createhome: True
+    - require:
+      - group: omero_web-user-group-present
+
+omero_web-user-file-directory-omerodir:
+  file.directory:
+    - name: {{ omero_web.omerodir }}
+    - user: {{ omero_web.user }}
+    - group: {{ omero_web.group }}
+    - mode: "0750"
+    - makedirs: True
+    - require:
+      - user: omero_web-user-user-present
+
+omero_web-user-file-directory-tree:
+  file.directory:
+    - names:
+      - {{ omero_web.omerodir }}/etc:
+        - mode: "0750"
+      - {{ omero_web.omerodir }}/etc/grid:
+        - mode: "0700"
+      - {{ omero_web.omerodir }}/var:
+        - mode: "0750"
+      - {{ omero_web.omerodir }}/var/log:
+        - mode: "0750"
+    - user: {{ omero_web.user }}
+    - group: {{ omero_web.group }}
+    - require:
+      - file: omero_web-user-file-directory-omerodir

@@ -1,0 +1,13 @@
+# -*- coding: utf-8 -*-
+# vim: ft=sls
+# Undo venv/init.sls: the virtualenv (omero-web, IcePy, apps) and the wheel
+# cache.
+---
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+
+omero_web-venv-clean-file-absent:
+  file.absent:
+    - names:
+      - {{ omero_web.venv }}
+      - {{ omero_web.ice.cache_dir }}
