@@ -52,6 +52,8 @@ DEFAULT_PACKAGES = {
     "gevent": "gevent",
 }
 
+NGINX_EXTRA = "omero.web.nginx_server_extra_config"
+
 HIDDEN = "<hidden>"
 
 _SPECIFIER = re.compile(r"^\s*(===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9][A-Za-z0-9.*+!_-]*\s*$")
@@ -403,6 +405,23 @@ def derive(mapdata, grains=None):
     # free-form, last: it wins
     properties.update(mapdata.get("config") or {})
     _merge_appends(appends, mapdata.get("config_append"))
+
+    # `server_tokens off;` in the server block `omero web config nginx`
+    # generates (the TLS server comes from the formula's own template). Set as
+    # a whole list, with any values config_append gives for it, unless the
+    # free-form config sets the property itself.
+    nginx = _section(mapdata, "nginx")
+    if (
+        nginx.get("enabled")
+        and not nginx.get("location_only")
+        and not tls
+        and NGINX_EXTRA not in properties
+    ):
+        lines = ["server_tokens off;"]
+        for line in appends.pop(NGINX_EXTRA, []):
+            if line not in lines:
+                lines.append(line)
+        properties[NGINX_EXTRA] = lines
 
     secrets = sorted({key for key in list(properties) + list(appends) if is_secret(key)})
     if redis and _url_has_password(redis_url):

@@ -130,6 +130,7 @@ def test_pillar_example_derives_the_walkthrough():
             "args": ["userdata"],
             "query_string": "experimenter=-1",
         },
+        "omero.web.nginx_server_extra_config": ["server_tokens off;"],
     }
     assert result["appends"] == {
         "omero.web.middleware": [
@@ -597,6 +598,37 @@ def test_no_tls(nginx):
     assert result["tls"] is False
     assert "omero.web.secure" not in result["properties"]
     assert "omero.web.csrf_trusted_origins" not in result["properties"]
+
+
+NGINX_EXTRA = "omero.web.nginx_server_extra_config"
+
+
+def test_server_tokens_off_with_config_append_lines():
+    result = derive(
+        mapdata(config_append={NGINX_EXTRA: ["add_header Cross-Origin-Opener-Policy same-origin;"]})
+    )
+    assert result["properties"][NGINX_EXTRA] == [
+        "server_tokens off;",
+        "add_header Cross-Origin-Opener-Policy same-origin;",
+    ]
+    assert NGINX_EXTRA not in result["appends"]
+
+
+def test_server_tokens_config_wins():
+    result = derive(mapdata(config={NGINX_EXTRA: ["gzip on;"]}))
+    assert result["properties"][NGINX_EXTRA] == ["gzip on;"]
+
+
+@pytest.mark.parametrize(
+    "nginx",
+    [
+        {"enabled": False},
+        {"location_only": True},
+        {"tls": {"cert": "/c.crt", "key": "/c.key"}},
+    ],
+)
+def test_no_server_tokens_without_generated_server(nginx):
+    assert NGINX_EXTRA not in derive(mapdata(nginx=nginx))["properties"]
 
 
 def test_secrets_lists_secret_keys():
