@@ -461,7 +461,7 @@ SCHEMA = {
     "group": None,
     "omerodir": None,
     "venv": None,
-    "ice": {"wheel": None},
+    "ice": {"wheel": None, "version": None, "cache_dir": None},
     "server_list": None,
     "prefix": None,
     "sessions": {
@@ -490,20 +490,22 @@ SCHEMA = {
         "max_body_size": None,
         "location_only": None,
         "disable_default_server": None,
-        "tls": {"cert": None, "key": None, "port": None},
+        "tls": {"cert": None, "key": None, "port": None, "protocols": None},
     },
     "selinux": {"manage": None},
     "service": {
         "name": None,
         "enabled": None,
         "restart": None,
-        "healthcheck": {"enabled": None, "timeout": None},
+        "healthcheck": {"enabled": None, "timeout": None, "script": None},
+        "unit_dir": None,
     },
     "apps": None,
     "config": None,
     "config_append": None,
     "prune": None,
     "allow_non_web_config": None,
+    "clean": {"pkgs": None},
 }
 SCHEMA_KEYS = tuple(SCHEMA)
 APP_KEYS = ("name", "package", "config", "config_append")
@@ -683,11 +685,45 @@ def _check_paths(check, mapdata):
     for key in ("user", "group"):
         check.string(mapdata, (key,), _ACCOUNT, "a user/group name")
     for key in ("omerodir", "venv"):
-        value = check.string(mapdata, (key,), expected="an absolute path")
-        if value is not None and not value.startswith("/"):
-            check.got((key,), "an absolute path", value)
+        _absolute(check, mapdata, (key,))
     ice = check.mapping(mapdata, ("ice",))
-    check.string(ice, ("ice", "wheel"), expected="a URL, a local path or a salt:// source")
+    if ice.get("wheel") == "":
+        check.error(
+            ("ice", "wheel"),
+            "required: no IcePy wheel is known for this platform; set it to a "
+            "URL, a local path or a salt:// source",
+        )
+    else:
+        check.string(ice, ("ice", "wheel"), expected="a URL, a local path or a salt:// source")
+    check.string(ice, ("ice", "version"), expected='a version, e.g. "3.6.5"')
+    _absolute(check, ice, ("ice", "cache_dir"))
+    python = check.mapping(mapdata, ("python",))
+    _absolute(check, python, ("python", "executable"))
+    pip = check.mapping(mapdata, ("pip",))
+    check.boolean(pip, ("pip", "upgrade_pip"))
+    packages = check.mapping(pip, ("pip", "packages"))
+    for name in packages:
+        check.string(packages, ("pip", "packages", name), expected="a pip requirement")
+    cap = pip.get("omero_web_cap")
+    if cap is not None and (
+        not isinstance(cap, str)
+        or not all(_SPECIFIER.match(c) for c in cap.split(",") if c.strip())
+    ):
+        check.got(("pip", "omero_web_cap"), 'pip version specifiers, e.g. "<5.23"', cap)
+
+
+def _absolute(check, data, parts):
+    value = check.string(data, parts, expected="an absolute path")
+    if value is not None and not value.startswith("/"):
+        check.got(parts, "an absolute path", value)
+
+
+def _string_list(check, data, parts):
+    value = data.get(parts[-1])
+    if value is not None and not (
+        isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
+    ):
+        check.got(parts, "a list of strings", value)
 
 
 def _check_server_list(check, mapdata):
@@ -839,6 +875,7 @@ def _check_nginx(check, mapdata):
             tls, ("nginx", "tls", key), expected="a path on the minion or a salt:// source"
         )
     tls_port = check.port(tls, ("nginx", "tls", "port"))
+    check.string(tls, ("nginx", "tls", "protocols"), expected='e.g. "TLSv1.2 TLSv1.3"')
     cert, key = tls.get("cert"), tls.get("key")
     if bool(cert) != bool(key):
         missing = "key" if cert else "cert"
@@ -879,10 +916,14 @@ def _check_nginx(check, mapdata):
 def _check_service(check, mapdata):
     selinux = check.mapping(mapdata, ("selinux",))
     check.boolean(selinux, ("selinux", "manage"))
+    _string_list(check, selinux, ("selinux", "pkgs"))
+    _string_list(check, selinux, ("selinux", "booleans"))
+    check.string(selinux, ("selinux", "port_type"), expected="an SELinux type, e.g. http_port_t")
     service = check.mapping(mapdata, ("service",))
     check.string(service, ("service", "name"), _UNIT_NAME, "a systemd unit name")
     check.boolean(service, ("service", "enabled"))
     check.choice(service, ("service", "restart"), SYSTEMD_RESTART)
+    _absolute(check, service, ("service", "unit_dir"))
     healthcheck = check.mapping(service, ("service", "healthcheck"))
     check.boolean(healthcheck, ("service", "healthcheck", "enabled"))
     check.integer(
@@ -891,6 +932,9 @@ def _check_service(check, mapdata):
         1,
         expected="a positive integer (seconds)",
     )
+    _absolute(check, healthcheck, ("service", "healthcheck", "script"))
+    clean = check.mapping(mapdata, ("clean",))
+    check.boolean(clean, ("clean", "pkgs"))
 
 
 def _check_properties(check, config, parts, allow_non_web, appended):
