@@ -643,6 +643,18 @@ def _known_keys(known_keys):
     return {key: None for key in known_keys}
 
 
+def _suggest(key, candidates):
+    """``did you mean 'gunicorn'?``, or the list of known keys."""
+    text = str(key)
+    close = difflib.get_close_matches(text, candidates, n=1, cutoff=0.6)
+    if not close and len(text) >= 3:
+        # abbreviations and extensions: cert/certificate, tls/tls_cert
+        close = [c for c in candidates if len(c) >= 3 and (text.startswith(c) or c.startswith(text))]
+    if close:
+        return "did you mean {!r}?".format(close[0])
+    return "known keys: " + ", ".join(candidates)
+
+
 def _guard(check, raw, schema, known, parts):
     """The typo guard: every key of ``raw`` must be in ``schema`` or ``known``."""
     schema = schema if isinstance(schema, Mapping) else {}
@@ -651,12 +663,7 @@ def _guard(check, raw, schema, known, parts):
     for key in raw:
         sub_parts = parts + (key,)
         if key not in schema and key not in known:
-            close = difflib.get_close_matches(str(key), candidates, n=1, cutoff=0.6)
-            if close:
-                hint = "did you mean {!r}?".format(close[0])
-            else:
-                hint = "known keys: " + ", ".join(candidates)
-            check.error(sub_parts, "unknown key; " + hint)
+            check.error(sub_parts, "unknown key; " + _suggest(key, candidates))
             continue
         value = raw[key]
         if isinstance(value, Mapping) and isinstance(schema.get(key), Mapping):
@@ -980,11 +987,7 @@ def _check_config(check, mapdata):
             continue
         for key in app:
             if key not in APP_KEYS:
-                close = difflib.get_close_matches(str(key), APP_KEYS, n=1, cutoff=0.6)
-                hint = "did you mean {!r}?".format(close[0]) if close else (
-                    "known keys: " + ", ".join(APP_KEYS)
-                )
-                check.error(parts + (key,), "unknown key; " + hint)
+                check.error(parts + (key,), "unknown key; " + _suggest(key, sorted(APP_KEYS)))
         name = app.get("name")
         if name is None or name == "":
             check.error(

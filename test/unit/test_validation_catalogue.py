@@ -1,0 +1,469 @@
+"""
+The bad-pillar catalogue (issue 6) against ``omero_web.validate``: each case
+fails with a message that names the full pillar key path and says what was
+expected; every error is reported at once; secrets are never shown.
+
+The map is built as map.jinja builds it: the formula's parameters/ layers
+(defaults.yaml + Debian 12), then the pillar, merged with Salt's own
+``dictupdate.merge`` (strategy smart, lists replaced).
+"""
+
+import copy
+import glob
+import importlib.util
+import pathlib
+import sys
+
+import pytest
+import yaml
+from salt.exceptions import SaltInvocationError
+from salt.utils.dictupdate import merge as salt_merge
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PARAMETERS = REPO / "omero_web" / "parameters"
+
+
+def _load_module():
+    if "omero_web" in sys.modules:
+        return sys.modules["omero_web"]
+    spec = importlib.util.spec_from_file_location("omero_web", REPO / "_modules" / "omero_web.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["omero_web"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+omero_web = _load_module()
+
+SECRET = "change-me-to-a-long-random-string"
+
+
+def _yaml(path):
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def example_pillar():
+    return _yaml(REPO / "pillar.example")["omero_web"]
+
+
+def defaults():
+    path = PARAMETERS / "defaults.yaml"
+    if not path.exists():  # the formula's parameters are not there yet
+        return {}
+    return _yaml(path)["values"]
+
+
+def layer(relative):
+    path = PARAMETERS / relative
+    if not path.exists():
+        return {}
+    return (_yaml(path) or {}).get("values") or {}
+
+
+def merge(base, extra):
+    return salt_merge(copy.deepcopy(base), copy.deepcopy(extra), strategy="smart", merge_lists=False)
+
+
+def deep_update(base, extra):
+    """Pillar overrides: dicts merge, anything else (None too) replaces."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def build(overrides=None, platform="osfinger/Debian-12.yaml"):
+    """(mapdata, raw pillar) for pillar.example with ``overrides``."""
+    pillar = deep_update(example_pillar(), overrides or {})
+    platform_map = merge(defaults(), layer(platform))
+    lookup = pillar.get("lookup") or {}
+    values = {k: v for k, v in pillar.items() if k != "lookup"}
+    return merge(merge(platform_map, lookup), values), pillar
+
+
+def check(overrides=None, **kwargs):
+    mapdata, pillar = build(overrides)
+    return omero_web.validate(mapdata, pillar=pillar, known_keys=defaults(), **kwargs)
+
+
+def failure(overrides):
+    with pytest.raises(SaltInvocationError) as info:
+        check(overrides)
+    message = str(info.value)
+    assert SECRET not in message
+    return message
+
+
+@pytest.fixture
+def configure_loader_modules():
+    return {
+        omero_web: {
+            "__grains__": {"num_cpus": 2, "os_family": "Debian"},
+            "__pillar__": {},
+            "__opts__": {},
+        }
+    }
+
+
+# --------------------------------------------------------------------------
+# valid pillars
+# --------------------------------------------------------------------------
+
+
+def test_pillar_example_is_valid():
+    assert check() is True
+
+
+@pytest.mark.parametrize(
+    "platform",
+    sorted(str(pathlib.Path(p).relative_to(PARAMETERS)) for p in glob.glob(str(PARAMETERS / "osfinger" / "*.yaml"))),
+)
+def test_pillar_example_is_valid_on_every_platform(platform):
+    mapdata, pillar = build(platform=platform)
+    assert omero_web.validate(mapdata, pillar=pillar, known_keys=defaults()) is True
+
+
+def test_defaults_alone_are_valid_but_for_the_wheel():
+    # defaults.yaml leaves the IcePy wheel to the platform layers
+    base = defaults()
+    if not base:
+        pytest.skip("no parameters/defaults.yaml")
+    assert omero_web.errors(base, pillar={}, known_keys=base) == [
+        "omero_web:ice:wheel: required: no IcePy wheel is known for this platform; "
+        "set it to a URL, a local path or a salt:// source"
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"prefix": ""},
+        {"prefix": "/omero/web"},
+        {"gunicorn": {"workers": 1}},
+        {"gunicorn": {"workers": "auto"}},
+        {"gunicorn": {"worker_class": "gevent", "threads": None, "worker_connections": 1000}},
+        {"sessions": {"backend": "file", "redis_url": "not checked when unused"}},
+        {"sessions": {"redis_url": "rediss://:pw@redis.example.org:6380/0"}},
+        {"sessions": {"redis_url": "unix:///run/redis/redis.sock?db=0"}},
+        {"cors": {"allow_all": True, "whitelist": []}},
+        {"cors": {"enabled": False}},
+        {"nginx": {"enabled": False, "port": 4080}},
+        {"nginx": {"location_only": True, "port": 4080}},
+        {"nginx": {"max_body_size": "100m"}},
+        {"nginx": {"tls": {"cert": "salt://c.crt", "key": "salt://c.key", "port": 8443}}},
+        {"config": {"omero.server.foo": 1}, "allow_non_web_config": True},
+        {"apps": []},
+        {"server_list": [["omero1.example.org", 4064, "omero1"], ["omero2", 14064, "two"]]},
+        {"version": "5.33.2"},
+        {"version": ">=5.6,<6"},
+        {"lookup": {"nginx": {"user": "www-data"}}},
+    ],
+)
+def test_valid_variants(overrides):
+    assert check(overrides) is True
+
+
+# --------------------------------------------------------------------------
+# the catalogue: (overrides, key path, what the message says)
+# --------------------------------------------------------------------------
+
+CATALOGUE = [
+    # workers not a positive integer nor "auto" (bool is not an int)
+    ({"gunicorn": {"workers": -1}}, "omero_web:gunicorn:workers",
+     'expected a positive integer or "auto", got -1'),
+    ({"gunicorn": {"workers": 0}}, "omero_web:gunicorn:workers", "got 0"),
+    ({"gunicorn": {"workers": "many"}}, "omero_web:gunicorn:workers", 'got "many"'),
+    ({"gunicorn": {"workers": True}}, "omero_web:gunicorn:workers", "got true"),
+    ({"gunicorn": {"workers": 2.5}}, "omero_web:gunicorn:workers", "got 2.5"),
+    # unknown worker_class
+    ({"gunicorn": {"worker_class": "eventlet"}}, "omero_web:gunicorn:worker_class",
+     'expected one of sync, gevent, got "eventlet"'),
+    # threads with gevent / worker_connections with sync
+    ({"gunicorn": {"worker_class": "gevent", "threads": 4}}, "omero_web:gunicorn:threads",
+     "only applies to sync workers"),
+    ({"gunicorn": {"worker_class": "sync", "worker_connections": 1000}},
+     "omero_web:gunicorn:worker_connections", "only applies to gevent workers"),
+    ({"gunicorn": {"threads": 0}}, "omero_web:gunicorn:threads", "expected a positive integer"),
+    # session backend / redis url
+    ({"sessions": {"backend": "memcached"}}, "omero_web:sessions:backend",
+     'expected one of file, redis, got "memcached"'),
+    ({"sessions": {"redis_url": "http://127.0.0.1:6379/0"}}, "omero_web:sessions:redis_url",
+     "expected a redis://, rediss:// or unix:// URL"),
+    ({"sessions": {"redis_url": "127.0.0.1:6379"}}, "omero_web:sessions:redis_url",
+     "expected a redis://, rediss:// or unix:// URL"),
+    ({"sessions": {"redis_url": "redis://127.0.0.1:port/0"}}, "omero_web:sessions:redis_url",
+     "expected a redis://"),
+    ({"sessions": {"redis_url": None}}, "omero_web:sessions:redis_url", "sessions:backend is redis"),
+    ({"sessions": {"cookie_age": "1 day"}}, "omero_web:sessions:cookie_age",
+     "expected a positive integer (seconds)"),
+    # prefix
+    ({"prefix": "omero"}, "omero_web:prefix", 'starts with "/"'),
+    ({"prefix": "/omero/"}, "omero_web:prefix", 'does not end with "/"'),
+    ({"prefix": "/"}, "omero_web:prefix", 'got "/"'),
+    ({"prefix": "/my omero"}, "omero_web:prefix", "got"),
+    # ports
+    ({"nginx": {"port": 70000}}, "omero_web:nginx:port",
+     "expected a port number (an integer 1-65535), got 70000"),
+    ({"nginx": {"port": 0}}, "omero_web:nginx:port", "got 0"),
+    ({"nginx": {"port": "80"}}, "omero_web:nginx:port", 'got "80"'),
+    ({"nginx": {"port": 4080}}, "omero_web:nginx:port", "other than gunicorn:port"),
+    ({"gunicorn": {"port": 80}}, "omero_web:nginx:port", "other than gunicorn:port"),
+    ({"gunicorn": {"port": 65536}}, "omero_web:gunicorn:port", "got 65536"),
+    ({"gunicorn": {"port": True}}, "omero_web:gunicorn:port", "got true"),
+    # CORS
+    ({"cors": {"allow_all": True}}, "omero_web:cors:allow_all", "exclude each other"),
+    ({"cors": {"whitelist": "https://a.example.org"}}, "omero_web:cors:whitelist",
+     "expected a list of origins"),
+    # server_list
+    ({"server_list": [["localhost", "4064"]]}, "omero_web:server_list[0]",
+     "expected [host, port, name]"),
+    ({"server_list": [["localhost", "4064", "omero"]]}, "omero_web:server_list[0]",
+     "port an integer 1-65535"),
+    ({"server_list": [["localhost", 4064, "omero"], [None, 4064, "x"]]},
+     "omero_web:server_list[1]", "host a non-empty string"),
+    ({"server_list": [["localhost", 4064, 7]]}, "omero_web:server_list[0]",
+     "name a non-empty string"),
+    ({"server_list": "localhost:4064"}, "omero_web:server_list",
+     "expected a list of [host, port, name] entries"),
+    # config outside omero.web.*
+    ({"config": {"omero.db.name": "x"}}, "omero_web:config:omero.db.name",
+     "allow_non_web_config: true"),
+    ({"config_append": {"omero.client.ui.tree.type_order": ["x"]}},
+     "omero_web:config_append:omero.client.ui.tree.type_order", "expected an omero.web.* property"),
+    ({"apps": [{"name": "a", "package": "a", "config": {"omero.server.x": 1}}]},
+     "omero_web:apps[0]:config:omero.server.x", "expected an omero.web.* property"),
+    ({"config": {"omero.db.name": "x"}, "allow_non_web_config": "yes"},
+     "omero_web:allow_non_web_config", 'expected true or false, got "yes"'),
+    ({"config": ["omero.web.debug", True]}, "omero_web:config",
+     "expected a mapping of omero.web.* property"),
+    ({"config_append": {"omero.web.ui.top_links": "Help"}},
+     "omero_web:config_append:omero.web.ui.top_links", "expected a list of values"),
+    # apps
+    ({"apps": [{"name": "omero_figure"}]}, "omero_web:apps[0]:package", "required"),
+    ({"apps": [{"package": "omero-figure"}]}, "omero_web:apps[0]:name", "required"),
+    ({"apps": [{"name": "omero-figure", "package": "omero-figure"}]}, "omero_web:apps[0]:name",
+     "expected a python module name"),
+    ({"apps": [{"name": "a", "package": "a"}, {"name": "a", "package": "b"}]},
+     "omero_web:apps[1]:name", "duplicate"),
+    ({"apps": ["omero-figure"]}, "omero_web:apps[0]", "expected a mapping with name and package"),
+    ({"apps": [{"name": "a", "packages": "a"}]}, "omero_web:apps[0]:packages",
+     "did you mean 'package'?"),
+    ({"apps": {"name": "a"}}, "omero_web:apps", "expected a list of apps"),
+    # typo guard
+    ({"gunicron": {"workers": 2}}, "omero_web:gunicron", "unknown key; did you mean 'gunicorn'?"),
+    ({"sesions": {"backend": "file"}}, "omero_web:sesions", "did you mean 'sessions'?"),
+    ({"gunicorn": {"worker": 2}}, "omero_web:gunicorn:worker", "did you mean 'workers'?"),
+    ({"nginx": {"tls": {"certificate": "/c"}}}, "omero_web:nginx:tls:certificate",
+     "did you mean 'cert'?"),
+    ({"zzz": 1}, "omero_web:zzz", "unknown key; known keys: "),
+    # TLS
+    ({"nginx": {"tls": {"cert": "salt://c.crt"}}}, "omero_web:nginx:tls:key",
+     "needs both cert and key"),
+    ({"nginx": {"tls": {"key": "salt://c.key"}}}, "omero_web:nginx:tls:cert",
+     "needs both cert and key"),
+    ({"nginx": {"tls": {"cert": "/c", "key": "/k", "port": 4080}}}, "omero_web:nginx:tls:port",
+     "other than gunicorn:port"),
+    ({"nginx": {"tls": {"cert": "/c", "key": "/k", "port": 80}}}, "omero_web:nginx:tls:port",
+     "other than nginx:port"),
+    ({"nginx": {"location_only": True, "tls": {"cert": "/c", "key": "/k"}}},
+     "omero_web:nginx:tls", "not used with location_only"),
+    # types of booleans and integers
+    ({"whitenoise": {"enabled": "true"}}, "omero_web:whitenoise:enabled",
+     'expected true or false, got "true"'),
+    ({"cors": {"enabled": 1}}, "omero_web:cors:enabled", "expected true or false, got 1"),
+    ({"sessions": {"expire_at_browser_close": "False"}},
+     "omero_web:sessions:expire_at_browser_close", "expected true or false"),
+    ({"sessions": {"clear": {"enabled": "daily"}}}, "omero_web:sessions:clear:enabled",
+     "expected true or false"),
+    ({"nginx": {"enabled": "on"}}, "omero_web:nginx:enabled", "expected true or false"),
+    ({"selinux": {"manage": None, "booleans": "httpd_enable_homedirs"}},
+     "omero_web:selinux:booleans", "expected a list of strings"),
+    ({"service": {"healthcheck": {"timeout": -5}}}, "omero_web:service:healthcheck:timeout",
+     "expected a positive integer (seconds), got -5"),
+    ({"service": {"restart": "sometimes"}}, "omero_web:service:restart", "expected one of no, always"),
+    ({"prune": "no"}, "omero_web:prune", "expected true or false"),
+    ({"gunicorn": {"max_requests": -1}}, "omero_web:gunicorn:max_requests",
+     "expected an integer >= 0, got -1"),
+    ({"nginx": {"max_body_size": "lots"}}, "omero_web:nginx:max_body_size", "an nginx size"),
+    ({"nginx": {"server_name": "a.example.org; evil"}}, "omero_web:nginx:server_name",
+     "server names"),
+    # other top-level values
+    ({"version": "latest please"}, "omero_web:version", "pip version specifiers"),
+    ({"omerodir": "opt/omero"}, "omero_web:omerodir", "expected an absolute path"),
+    ({"user": "omero web"}, "omero_web:user", "expected a user/group name"),
+    ({"gunicorn": "4 workers"}, "omero_web:gunicorn", "expected a mapping"),
+    ({"ice": {"wheel": ""}}, "omero_web:ice:wheel", "no IcePy wheel"),
+]
+
+
+@pytest.mark.parametrize(
+    "overrides,path,text",
+    CATALOGUE,
+    ids=["{}-{}".format(case[1].replace("omero_web:", ""), i) for i, case in enumerate(CATALOGUE)],
+)
+def test_catalogue(overrides, path, text):
+    message = failure(overrides)
+    lines = message.splitlines()
+    matching = [line for line in lines if line.startswith(path + ": ")]
+    assert matching, message
+    assert any(text in line for line in matching), message
+
+
+def test_message_format_matches_the_contract():
+    message = failure({"gunicorn": {"workers": -1}})
+    assert message == 'omero_web:gunicorn:workers: expected a positive integer or "auto", got -1'
+
+
+def test_all_errors_reported_together():
+    message = failure(
+        {
+            "gunicron": {},
+            "prefix": "omero/",
+            "gunicorn": {"workers": 0, "worker_class": "eventlet"},
+            "sessions": {"backend": "memcached"},
+            "nginx": {"port": 4080},
+            "cors": {"allow_all": True},
+            "server_list": [["localhost", "4064", "omero"]],
+            "config": {"omero.db.name": "x"},
+            "apps": [{"name": "omero_figure"}],
+        }
+    )
+    lines = message.splitlines()
+    for path in [
+        "omero_web:gunicron",
+        "omero_web:prefix",
+        "omero_web:gunicorn:workers",
+        "omero_web:gunicorn:worker_class",
+        "omero_web:sessions:backend",
+        "omero_web:nginx:port",
+        "omero_web:cors:allow_all",
+        "omero_web:server_list[0]",
+        "omero_web:config:omero.db.name",
+        "omero_web:apps[0]:package",
+    ]:
+        assert sum(line.startswith(path + ": ") for line in lines) == 1, message
+    assert len(lines) == 10, message
+    # one error per line, each line names its key
+    assert all(line.startswith("omero_web:") for line in lines)
+
+
+def test_errors_returns_the_list():
+    mapdata, pillar = build({"gunicorn": {"workers": -1}, "prefix": "x"})
+    assert omero_web.errors(mapdata, pillar=pillar, known_keys=defaults()) == [
+        'omero_web:prefix: expected an empty string or a path that starts with "/" and '
+        'does not end with "/", e.g. "/omero", got "x"',
+        'omero_web:gunicorn:workers: expected a positive integer or "auto", got -1',
+    ]
+
+
+# --------------------------------------------------------------------------
+# secrets are never shown
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"config_append": {"omero.web.secret_key": "s3cr3t-value"}},
+        {"config_append": {"omero.web.public.password": "s3cr3t-value"}},
+        {"config_append": {"omero.mail.pass": "s3cr3t-value"}},
+        {"config": {"omero.ldap.password": "s3cr3t-value"}},
+        {"apps": [{"name": "a", "package": "a", "config_append": {"omero.web.public.password": "s3cr3t-value"}}]},
+        {"sessions": {"redis_url": "http://:s3cr3t-value@redis.example.org:6379/0"}},
+        {"sessions": {"redis_url": "ftp://user:s3cr3t-value@redis.example.org/0"}},
+    ],
+)
+def test_secret_values_never_in_messages(overrides):
+    message = failure(overrides)
+    assert "s3cr3t-value" not in message
+    assert SECRET not in message
+
+
+def test_masked_redis_url_still_shows_where():
+    message = failure({"sessions": {"redis_url": "http://:s3cr3t-value@redis.example.org:6379/0"}})
+    assert "redis.example.org" in message
+    assert "<hidden>" in message
+
+
+def test_secret_key_with_bad_type_is_hidden():
+    message = failure({"config_append": {"omero.web.secret_key": SECRET}})
+    assert (
+        "omero_web:config_append:omero.web.secret_key: "
+        "expected a list of values to append, got <hidden>"
+    ) in message
+
+
+# --------------------------------------------------------------------------
+# the typo guard: raw pillar vs merged map, known_keys
+# --------------------------------------------------------------------------
+
+
+def test_typo_guard_looks_at_the_raw_pillar_not_the_map():
+    # the merged map holds platform keys (python, pip, redis...) that the
+    # user's pillar does not: they are no typo
+    mapdata, pillar = build()
+    mapdata["some_platform_key"] = {"x": 1}
+    assert omero_web.validate(mapdata, pillar=pillar) is True
+
+
+def test_platform_keys_in_pillar_need_known_keys():
+    mapdata, pillar = build({"python": {"executable": "/usr/bin/python3.12"}})
+    assert omero_web.validate(mapdata, pillar=pillar, known_keys=["python"]) is True
+    assert omero_web.validate(mapdata, pillar=pillar, known_keys={"python": {}}) is True
+    assert omero_web.validate(mapdata, pillar=pillar, known_keys={"values": {"python": {}}}) is True
+    with pytest.raises(SaltInvocationError, match=r"omero_web:python: unknown key"):
+        omero_web.validate(mapdata, pillar=pillar)
+
+
+def test_nested_platform_keys_known_from_a_mapping():
+    mapdata, pillar = build({"nginx": {"conf_dir": "/etc/nginx/sites-enabled"}})
+    assert omero_web.validate(mapdata, pillar=pillar, known_keys={"nginx": {"conf_dir": None}}) is True
+    with pytest.raises(SaltInvocationError, match=r"omero_web:nginx:conf_dir: unknown key"):
+        omero_web.validate(mapdata, pillar=pillar, known_keys=["nginx"])
+
+
+def test_every_defaults_key_accepted_in_pillar():
+    base = defaults()
+    if not base:
+        pytest.skip("no parameters/defaults.yaml")
+    pillar = copy.deepcopy(base)
+    pillar["ice"]["wheel"] = "/srv/wheels/zeroc_ice.whl"
+    assert omero_web.validate(merge(base, pillar), pillar=pillar, known_keys=base) is True
+
+
+def test_pillar_example_keys_need_no_known_keys():
+    # everything pillar.example documents is known without the parameters
+    mapdata, pillar = build()
+    assert omero_web.errors(mapdata, pillar=pillar) == []
+
+
+def test_pillar_defaults_to_dunder_pillar(configure_loader_modules):
+    mapdata, _ = build()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(omero_web, "__pillar__", {"omero_web": {"gunicron": {}}}, raising=False)
+        with pytest.raises(SaltInvocationError, match=r"omero_web:gunicron: unknown key"):
+            omero_web.validate(mapdata, known_keys=defaults())
+
+
+def test_threads_from_the_parameters_do_not_clash_with_gevent():
+    # a `threads` default in the parameters layer is not the user's doing
+    mapdata, pillar = build({"gunicorn": {"worker_class": "gevent", "worker_connections": 500}})
+    pillar["gunicorn"].pop("threads", None)
+    mapdata["gunicorn"]["threads"] = 4
+    assert omero_web.validate(mapdata, pillar=pillar) is True
+    # without the raw pillar, the map itself is judged
+    # without the raw pillar (none given, none in __pillar__), the map is judged
+    with pytest.raises(SaltInvocationError, match=r"omero_web:gunicorn:threads"):
+        omero_web.validate(mapdata)
+
+
+def test_not_a_mapping():
+    with pytest.raises(SaltInvocationError, match=r"^omero_web: expected a mapping"):
+        omero_web.validate(["gunicorn"])
+    mapdata, _ = build()
+    with pytest.raises(SaltInvocationError, match=r"^omero_web: expected a mapping"):
+        omero_web.validate(mapdata, pillar="gunicorn")
