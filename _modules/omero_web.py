@@ -8,22 +8,22 @@ apply.
 
 .. code-block:: jinja
 
-    {%- do salt["omero_web.validate"](mapdata, pillar=salt["pillar.get"]("omero_web", {}),
-                                      known_keys=defaults) %}
+    {%- import_yaml "omero_web/parameters/defaults.yaml" as defaults %}
+    {%- set pillar = salt["pillar.get"]("omero_web", {}) %}
+    {#- mapdata: the parameters/ layers, then pillar lookup, then pillar #}
+    {%- do salt["omero_web.validate"](mapdata, pillar=pillar,
+                                      known_keys=defaults["values"]) %}
     {%- do mapdata.update({"derived": salt["omero_web.derive"](mapdata, grains)}) %}
 """
 
 import difflib
 import ipaddress
 import json
-import logging
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from salt.exceptions import SaltInvocationError
-
-log = logging.getLogger(__name__)
 
 __virtualname__ = "omero_web"
 
@@ -106,6 +106,17 @@ def _url_has_password(url):
         return False
 
 
+def _holds_url_password(value):
+    """Whether a property value holds a URL with a password (e.g. caches)."""
+    if isinstance(value, str):
+        return "@" in value and "://" in value and _url_has_password(value)
+    if isinstance(value, Mapping):
+        return any(_holds_url_password(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_url_password(item) for item in value)
+    return False
+
+
 def _mask_url(url):
     """The URL with any password replaced, for messages."""
     text = str(url)
@@ -117,14 +128,6 @@ def _mask_url(url):
     except ValueError:
         pass
     return text
-
-
-def _redis_url(mapdata):
-    return _section(mapdata, "sessions").get("redis_url")
-
-
-def _redis_enabled(mapdata):
-    return _section(mapdata, "sessions").get("backend") == "redis"
 
 
 def _is_local_redis(url):
@@ -205,7 +208,8 @@ def omero_web_requirement(mapdata):
     """
     pip = _section(mapdata, "pip")
     name = str(_pip_names(mapdata)["omero_web"]).strip()
-    spec = _join_specifiers(_version_spec((mapdata or {}).get("version")), pip.get("omero_web_cap", ""))
+    version = _version_spec((mapdata or {}).get("version"))
+    spec = _join_specifiers(version, pip.get("omero_web_cap", ""))
     return name + spec
 
 
@@ -308,7 +312,9 @@ def derive(mapdata, grains=None):
     # server_list
     server_list = mapdata.get("server_list")
     if server_list:
-        properties["omero.web.server_list"] = [list(entry) for entry in server_list]
+        properties["omero.web.server_list"] = [
+            list(entry) if isinstance(entry, (list, tuple)) else entry for entry in server_list
+        ]
 
     # prefix
     prefix = str(mapdata.get("prefix") or "").strip()
@@ -423,9 +429,10 @@ def derive(mapdata, grains=None):
                 lines.append(line)
         properties[NGINX_EXTRA] = lines
 
-    secrets = sorted({key for key in list(properties) + list(appends) if is_secret(key)})
-    if redis and _url_has_password(redis_url):
-        secrets = sorted(set(secrets) | {"omero.web.caches"})
+    secrets = sorted(
+        {key for key in properties if is_secret(key) or _holds_url_password(properties[key])}
+        | {key for key in appends if is_secret(key) or _holds_url_password(appends[key])}
+    )
 
     selinux_manage = bool(_section(mapdata, "selinux").get("manage"))
     selinux_grain = grains.get("selinux")
@@ -524,7 +531,7 @@ _ACCOUNT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
 _UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
 _NGINX_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
 _SERVER_NAME = re.compile(r"^[^\s;{}'\"]+(\s+[^\s;{}'\"]+)*$")
-_ABSENT = object()
+_HOST = re.compile(r"^\S+$")
 
 
 def _path(*parts):
@@ -536,6 +543,22 @@ def _path(*parts):
         else:
             text += ":" + str(part)
     return text
+
+
+def _kind(value):
+    """``a list``, ``a string``...: for values that may hold secrets."""
+    for types, name in (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a number"),
+        (str, "a string"),
+        ((list, tuple), "a list"),
+        (Mapping, "a mapping"),
+        (type(None), "null"),
+    ):
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
 
 
 def _show(value, secret=False):
@@ -649,7 +672,9 @@ def _suggest(key, candidates):
     close = difflib.get_close_matches(text, candidates, n=1, cutoff=0.6)
     if not close and len(text) >= 3:
         # abbreviations and extensions: cert/certificate, tls/tls_cert
-        close = [c for c in candidates if len(c) >= 3 and (text.startswith(c) or c.startswith(text))]
+        close = [
+            c for c in candidates if len(c) >= 3 and (text.startswith(c) or c.startswith(text))
+        ]
     if close:
         return "did you mean {!r}?".format(close[0])
     return "known keys: " + ", ".join(candidates)
@@ -827,7 +852,7 @@ def _check_gunicorn(check, mapdata, raw):
             "(use threads, or set worker_class: gevent)",
         )
     check.integer(gunicorn, ("gunicorn", "max_requests"), 0)
-    check.string(gunicorn, ("gunicorn", "host"), re.compile(r"^\S+$"), "a host name or IP address")
+    check.string(gunicorn, ("gunicorn", "host"), _HOST, "a host name or IP address")
     check.port(gunicorn, ("gunicorn", "port"))
     extra_args = gunicorn.get("extra_args")
     if extra_args is not None and not isinstance(extra_args, str):
@@ -949,7 +974,9 @@ def _check_properties(check, config, parts, allow_non_web, appended):
     if config is None:
         return
     if not isinstance(config, Mapping):
-        check.got(parts, "a mapping of omero.web.* property: value", config)
+        check.error(
+            parts, "expected a mapping of property: value, got " + _kind(config)
+        )
         return
     for key, value in config.items():
         key_parts = parts + (key,)
@@ -1028,7 +1055,7 @@ def errors(mapdata, pillar=None, known_keys=None):
     """
     check = _Checker()
     if not isinstance(mapdata, Mapping):
-        check.errors.append("{}: expected a mapping, got {}".format(ROOT, _show(mapdata)))
+        check.errors.append("{}: expected a mapping, got {}".format(ROOT, _kind(mapdata)))
         return check.errors
     if pillar is None:
         pillar_data = globals().get("__pillar__")
@@ -1038,9 +1065,7 @@ def errors(mapdata, pillar=None, known_keys=None):
         if isinstance(pillar, Mapping):
             _guard(check, pillar, SCHEMA, _known_keys(known_keys), ())
         else:
-            check.errors.append(
-                "{}: expected a mapping, got {}".format(ROOT, _show(pillar))
-            )
+            check.errors.append("{}: expected a mapping, got {}".format(ROOT, _kind(pillar)))
             pillar = None
 
     _check_version(check, mapdata)

@@ -310,7 +310,9 @@ def test_gevent_ignores_threads_from_defaults():
 
 
 def test_sync_workers():
-    result = derive(mapdata(gunicorn={"worker_class": "sync", "threads": 8, "worker_connections": 5}))
+    result = derive(
+        mapdata(gunicorn={"worker_class": "sync", "threads": 8, "worker_connections": 5})
+    )
     props = result["properties"]
     assert props["omero.web.wsgi_worker_class"] == "sync"
     assert props["omero.web.wsgi_threads"] == 8
@@ -458,7 +460,11 @@ def test_config_append_merges_and_dedupes():
                     {"index": 7, "class": "my.Middleware"},
                 ],
                 "omero.web.ui.top_links": [
-                    ["Figure", "figure_index", {"title": "Open Figure in new tab", "target": "_blank"}]
+                    [
+                        "Figure",
+                        "figure_index",
+                        {"title": "Open Figure in new tab", "target": "_blank"},
+                    ]
                 ],
             }
         )
@@ -536,7 +542,9 @@ def test_package_names_default_without_pip_parameters():
 # selinux
 # --------------------------------------------------------------------------
 
-REDHAT = dict(GRAINS, os_family="RedHat", os="Rocky", selinux={"enabled": True, "enforced": "Enforcing"})
+REDHAT = dict(
+    GRAINS, os_family="RedHat", os="Rocky", selinux={"enabled": True, "enforced": "Enforcing"}
+)
 
 
 @pytest.mark.parametrize(
@@ -629,6 +637,22 @@ def test_server_tokens_config_wins():
 )
 def test_no_server_tokens_without_generated_server(nginx):
     assert NGINX_EXTRA not in derive(mapdata(nginx=nginx))["properties"]
+
+
+def test_any_property_with_a_url_password_is_secret():
+    result = derive(
+        mapdata(
+            sessions={"backend": "file"},
+            config={
+                "omero.web.caches": {
+                    "default": {"BACKEND": "x", "LOCATION": "redis://:pw@cache.example.org/1"}
+                },
+                "omero.web.sharing.opengraph": {"omero": "https://example.org/@home"},
+            },
+        )
+    )
+    assert "omero.web.caches" in result["secrets"]
+    assert "omero.web.sharing.opengraph" not in result["secrets"]
 
 
 def test_secrets_lists_secret_keys():

@@ -62,7 +62,9 @@ def layer(relative):
 
 
 def merge(base, extra):
-    return salt_merge(copy.deepcopy(base), copy.deepcopy(extra), strategy="smart", merge_lists=False)
+    return salt_merge(
+        copy.deepcopy(base), copy.deepcopy(extra), strategy="smart", merge_lists=False
+    )
 
 
 def deep_update(base, extra):
@@ -120,7 +122,10 @@ def test_pillar_example_is_valid():
 
 @pytest.mark.parametrize(
     "platform",
-    sorted(str(pathlib.Path(p).relative_to(PARAMETERS)) for p in glob.glob(str(PARAMETERS / "osfinger" / "*.yaml"))),
+    sorted(
+        str(pathlib.Path(path).relative_to(PARAMETERS))
+        for path in glob.glob(str(PARAMETERS / "osfinger" / "*.yaml"))
+    ),
 )
 def test_pillar_example_is_valid_on_every_platform(platform):
     mapdata, pillar = build(platform=platform)
@@ -197,7 +202,8 @@ CATALOGUE = [
      "expected a redis://, rediss:// or unix:// URL"),
     ({"sessions": {"redis_url": "redis://127.0.0.1:port/0"}}, "omero_web:sessions:redis_url",
      "expected a redis://"),
-    ({"sessions": {"redis_url": None}}, "omero_web:sessions:redis_url", "sessions:backend is redis"),
+    ({"sessions": {"redis_url": None}}, "omero_web:sessions:redis_url",
+     "sessions:backend is redis"),
     ({"sessions": {"cookie_age": "1 day"}}, "omero_web:sessions:cookie_age",
      "expected a positive integer (seconds)"),
     # prefix
@@ -238,8 +244,8 @@ CATALOGUE = [
      "omero_web:apps[0]:config:omero.server.x", "expected an omero.web.* property"),
     ({"config": {"omero.db.name": "x"}, "allow_non_web_config": "yes"},
      "omero_web:allow_non_web_config", 'expected true or false, got "yes"'),
-    ({"config": ["omero.web.debug", True]}, "omero_web:config",
-     "expected a mapping of omero.web.* property"),
+    ({"config": ["omero.web.secret_key", SECRET]}, "omero_web:config",
+     "expected a mapping of property: value, got a list"),
     ({"config_append": {"omero.web.ui.top_links": "Help"}},
      "omero_web:config_append:omero.web.ui.top_links", "expected a list of values"),
     # apps
@@ -284,7 +290,8 @@ CATALOGUE = [
      "omero_web:selinux:booleans", "expected a list of strings"),
     ({"service": {"healthcheck": {"timeout": -5}}}, "omero_web:service:healthcheck:timeout",
      "expected a positive integer (seconds), got -5"),
-    ({"service": {"restart": "sometimes"}}, "omero_web:service:restart", "expected one of no, always"),
+    ({"service": {"restart": "sometimes"}}, "omero_web:service:restart",
+     "expected one of no, always"),
     ({"prune": "no"}, "omero_web:prune", "expected true or false"),
     ({"gunicorn": {"max_requests": -1}}, "omero_web:gunicorn:max_requests",
      "expected an integer >= 0, got -1"),
@@ -372,7 +379,15 @@ def test_errors_returns_the_list():
         {"config_append": {"omero.web.public.password": "s3cr3t-value"}},
         {"config_append": {"omero.mail.pass": "s3cr3t-value"}},
         {"config": {"omero.ldap.password": "s3cr3t-value"}},
-        {"apps": [{"name": "a", "package": "a", "config_append": {"omero.web.public.password": "s3cr3t-value"}}]},
+        {
+            "apps": [
+                {
+                    "name": "a",
+                    "package": "a",
+                    "config_append": {"omero.web.public.password": "s3cr3t-value"},
+                }
+            ]
+        },
         {"sessions": {"redis_url": "http://:s3cr3t-value@redis.example.org:6379/0"}},
         {"sessions": {"redis_url": "ftp://user:s3cr3t-value@redis.example.org/0"}},
     ],
@@ -381,6 +396,12 @@ def test_secret_values_never_in_messages(overrides):
     message = failure(overrides)
     assert "s3cr3t-value" not in message
     assert SECRET not in message
+
+
+def test_root_not_a_mapping_hides_the_value():
+    with pytest.raises(SaltInvocationError) as info:
+        omero_web.validate(build()[0], pillar=["omero.web.secret_key", SECRET])
+    assert str(info.value) == "omero_web: expected a mapping, got a list"
 
 
 def test_masked_redis_url_still_shows_where():
@@ -421,7 +442,8 @@ def test_platform_keys_in_pillar_need_known_keys():
 
 def test_nested_platform_keys_known_from_a_mapping():
     mapdata, pillar = build({"nginx": {"conf_dir": "/etc/nginx/sites-enabled"}})
-    assert omero_web.validate(mapdata, pillar=pillar, known_keys={"nginx": {"conf_dir": None}}) is True
+    known = {"nginx": {"conf_dir": None}}
+    assert omero_web.validate(mapdata, pillar=pillar, known_keys=known) is True
     with pytest.raises(SaltInvocationError, match=r"omero_web:nginx:conf_dir: unknown key"):
         omero_web.validate(mapdata, pillar=pillar, known_keys=["nginx"])
 
