@@ -25,6 +25,13 @@ from urllib.parse import urlsplit
 
 from salt.exceptions import SaltInvocationError
 
+try:  # Salt depends on packaging
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion
+except ImportError:  # pragma: no cover
+    SpecifierSet = None
+    InvalidSpecifier = InvalidVersion = ValueError
+
 __virtualname__ = "omero_web"
 
 ROOT = "omero_web"
@@ -178,7 +185,7 @@ def _version_spec(version):
     if version is None:
         return ""
     text = str(version).strip()
-    if not text or text.lower() in ("latest", "any", "*"):
+    if not text:
         return ""
     if _BARE_VERSION.match(text):
         return "==" + text
@@ -695,22 +702,50 @@ def _guard(check, raw, schema, known, parts):
             _guard(check, value, schema[key], known.get(key), sub_parts)
 
 
+def _specifier_set(text):
+    """``packaging``'s SpecifierSet of ``text`` (None when invalid)."""
+    if not all(_SPECIFIER.match(clause) for clause in text.split(",")):
+        return None
+    if SpecifierSet is None:
+        return True
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
+
+
 def _check_version(check, mapdata):
     value = mapdata.get("version")
     if value is None:
         return
+    expected = 'a version ("5.33.2") or pip version specifiers (">=5.6.1", ">=5.6,<6")'
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        check.got(("version",), "a pip version specifier such as \">=5.6.1\"", value)
+        check.got(("version",), expected, value)
         return
-    text = str(value).strip()
-    if not text or _BARE_VERSION.match(text):
+    text = _version_spec(value)
+    if not text:
         return
-    if not all(_SPECIFIER.match(clause) for clause in text.split(",")):
-        check.got(
-            ("version",),
-            'a version ("5.33.2") or pip version specifiers (">=5.6.1", ">=5.6,<6")',
-            value,
-        )
+    specifiers = _specifier_set(text)
+    if specifiers is None:
+        check.got(("version",), expected, value)
+        return
+    # an exact pin the platform's cap excludes (e.g. 5.33.2 on CentOS 7)
+    cap = _section(mapdata, "pip").get("omero_web_cap")
+    if not isinstance(cap, str) or not cap.strip(",").strip() or SpecifierSet is None:
+        return
+    cap_set = _specifier_set(_join_specifiers(cap))
+    pinned = re.match(r"^==\s*([^*,]+)$", text)
+    if pinned and cap_set not in (None, True):
+        try:
+            allowed = cap_set.contains(pinned.group(1).strip(), prereleases=True)
+        except InvalidVersion:
+            return
+        if not allowed:
+            check.got(
+                ("version",),
+                "a version this platform allows (pip:omero_web_cap {})".format(_show(cap)),
+                value,
+            )
 
 
 def _check_paths(check, mapdata):
@@ -739,7 +774,7 @@ def _check_paths(check, mapdata):
     cap = pip.get("omero_web_cap")
     if cap is not None and (
         not isinstance(cap, str)
-        or not all(_SPECIFIER.match(c) for c in cap.split(",") if c.strip())
+        or (_join_specifiers(cap) and _specifier_set(_join_specifiers(cap)) is None)
     ):
         check.got(("pip", "omero_web_cap"), 'pip version specifiers, e.g. "<5.23"', cap)
 

@@ -300,6 +300,10 @@ CATALOGUE = [
      "server names"),
     # other top-level values
     ({"version": "latest please"}, "omero_web:version", "pip version specifiers"),
+    ({"version": ">=5.6.1,<"}, "omero_web:version", "pip version specifiers"),
+    ({"version": "=>5.6"}, "omero_web:version", "pip version specifiers"),
+    ({"lookup": {"pip": {"omero_web_cap": "below 6"}}}, "omero_web:pip:omero_web_cap",
+     "pip version specifiers"),
     ({"omerodir": "opt/omero"}, "omero_web:omerodir", "expected an absolute path"),
     ({"user": "omero web"}, "omero_web:user", "expected a user/group name"),
     ({"gunicorn": "4 workers"}, "omero_web:gunicorn", "expected a mapping"),
@@ -318,6 +322,22 @@ def test_catalogue(overrides, path, text):
     matching = [line for line in lines if line.startswith(path + ": ")]
     assert matching, message
     assert any(text in line for line in matching), message
+
+
+def test_exact_version_above_the_platform_cap():
+    mapdata, pillar = build({"version": "5.33.2"}, platform="osfinger/CentOS Linux-7.yaml")
+    cap = mapdata["pip"]["omero_web_cap"]
+    if not cap:
+        pytest.skip("no omero_web_cap on CentOS 7")
+    with pytest.raises(SaltInvocationError) as info:
+        omero_web.validate(mapdata, pillar=pillar, known_keys=defaults())
+    assert str(info.value).startswith(
+        'omero_web:version: expected a version this platform allows (pip:omero_web_cap "'
+    )
+    assert str(info.value).endswith('got "5.33.2"')
+    # a range is left to pip
+    mapdata, pillar = build({"version": ">=5.6.1"}, platform="osfinger/CentOS Linux-7.yaml")
+    assert omero_web.validate(mapdata, pillar=pillar, known_keys=defaults()) is True
 
 
 def test_message_format_matches_the_contract():
