@@ -434,6 +434,12 @@ def derive(mapdata, grains=None):
         for line in appends.pop(NGINX_EXTRA, []):
             if line not in lines:
                 lines.append(line)
+        if prefix:
+            # OMERO.web lives under the prefix: send / there, and answer 404
+            # for every other path instead of the distribution's default page
+            # (nginx's compiled-in root holds its "Welcome to nginx" page).
+            lines.append("location = / { return 302 %s/; }" % prefix)
+            lines.append("location / { return 404; }")
         properties[NGINX_EXTRA] = lines
 
     secrets = sorted(

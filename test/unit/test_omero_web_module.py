@@ -130,7 +130,11 @@ def test_pillar_example_derives_the_walkthrough():
             "args": ["userdata"],
             "query_string": "experimenter=-1",
         },
-        "omero.web.nginx_server_extra_config": ["server_tokens off;"],
+        "omero.web.nginx_server_extra_config": [
+            "server_tokens off;",
+            "location = / { return 302 /omero/; }",
+            "location / { return 404; }",
+        ],
     }
     assert result["appends"] == {
         "omero.web.middleware": [
@@ -615,11 +619,19 @@ def test_server_tokens_off_with_config_append_lines():
     result = derive(
         mapdata(config_append={NGINX_EXTRA: ["add_header Cross-Origin-Opener-Policy same-origin;"]})
     )
-    assert result["properties"][NGINX_EXTRA] == [
+    assert result["properties"][NGINX_EXTRA][:2] == [
         "server_tokens off;",
         "add_header Cross-Origin-Opener-Policy same-origin;",
     ]
     assert NGINX_EXTRA not in result["appends"]
+
+
+def test_prefix_sends_root_to_omero_web_and_hides_the_default_page():
+    lines = derive(mapdata(prefix="/omero"))["properties"][NGINX_EXTRA]
+    assert "location = / { return 302 /omero/; }" in lines
+    assert "location / { return 404; }" in lines
+    lines = derive(mapdata(prefix=""))["properties"][NGINX_EXTRA]
+    assert lines == ["server_tokens off;"]
 
 
 def test_server_tokens_config_wins():
