@@ -181,6 +181,7 @@ omero_web-nginx-file-managed:
         cert: {{ nginx.tls_dir }}/{{ nginx.conf_file | replace(".conf", "") }}.crt
         key: {{ nginx.tls_dir }}/{{ nginx.conf_file | replace(".conf", "") }}.key
         location_file: {{ location_file }}
+        prefix: {{ omero_web.derived.prefix | json }}
     - require:
       - pkg: omero_web-nginx-pkg-installed
       - omero: omero_web-nginx-omero-nginx_config

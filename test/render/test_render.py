@@ -1,0 +1,510 @@
+"""
+The formula rendered with each supported OS's grains (conftest.py): what must
+be there and what must not, for pillar.example and its variants.
+"""
+
+import json
+import re
+
+import pytest
+
+from render_support import OSES, REPO, pillar_example
+
+WALKTHROUGH_CENTOS7_WHEEL = (
+    "https://github.com/ome/zeroc-ice-py-centos7/releases/download/0.2.1/"
+    "zeroc_ice-3.6.5-cp36-cp36m-linux_x86_64.whl"
+)
+PYTHON = {
+    "centos7": "3.6",
+    "rocky9": "3.9",
+    "alma9": "3.9",
+    "debian12": "3.11",
+    "ubuntu2204": "3.10",
+    "ubuntu2404": "3.12",
+}
+REDHAT = {"centos7", "rocky9", "alma9"}
+SECRET = pillar_example()["omero_web"]["config"]["omero.web.secret_key"]
+
+VENV = "omero_web-venv-cmd-run"
+ICEPY = "omero_web-venv-cmd-run-icepy"
+PIP = "omero_web-venv-pip-installed"
+CONFIG = "omero_web-config-omero-config_managed"
+NGINX_CONF = "omero_web-nginx-omero-nginx_config"
+UNIT = "omero_web-service-file-managed"
+SERVICE = "omero_web-service-service-running"
+HEALTH = "omero_web-healthcheck-cmd-run"
+TIMER = "omero_web-clearsessions-service-running"
+
+
+def _props(render):
+    return render.args(CONFIG)["properties"]
+
+
+def _appends(render):
+    return render.args(CONFIG)["appends"]
+
+
+def _pip(render):
+    return render.args(PIP)["pkgs"]
+
+
+def _by_fun(render, fun, ids=None):
+    ids = render.applied() if ids is None else ids
+    return sorted(sid for sid in ids if render.states[sid]["fun"] == fun)
+
+
+def _health_url(render):
+    return render.args(HEALTH)["unless"].split()[2]
+
+
+@pytest.fixture(params=sorted(OSES))
+def os_render(request, renders):
+    render = renders[request.param]
+    assert render.ok, render.errors[:1] or render.stderr[-2000:]
+    return request.param, render
+
+
+# --------------------------------------------------------------------------
+# the five OS lines with pillar.example
+# --------------------------------------------------------------------------
+
+
+def test_state_ids_follow_the_layout(os_render):
+    """omero_web-<sls path>-<module>-<function>[-suffix], every sls in a folder."""
+    _, render = os_render
+    for sid, state in render.states.items():
+        sls = state["sls"]
+        assert sls.startswith("omero_web.")
+        module, function = state["fun"].split(".")
+        prefix = "omero_web-{}-{}-{}".format(sls[len("omero_web."):].replace(".", "-"),
+                                             module, function)
+        assert sid == prefix or sid.startswith(prefix + "-"), (sid, prefix)
+
+
+def test_python_venv_and_icepy_wheel_per_os(os_render):
+    name, render = os_render
+    version = PYTHON[name]
+    tag = "cp" + version.replace(".", "")
+    assert render.mapdata["python"] == {"executable": "/usr/bin/python3", "version": version}
+    venv = render.args(VENV)
+    assert venv["name"].startswith("/usr/bin/python3 -m venv /opt/omero/web/venv3")
+    assert venv["creates"] == "/opt/omero/web/venv3/bin/pip"
+    icepy = render.args(ICEPY)
+    wheel = icepy["name"].split()[-1]
+    assert re.search(r"/zeroc_ice-3\.6\.5-{0}-{0}m?-".format(tag), wheel), wheel
+    assert icepy["creates"] == (
+        "/opt/omero/web/venv3/lib/python{}/site-packages/zeroc_ice-3.6.5.dist-info".format(
+            version))
+    if name == "centos7":
+        assert wheel == WALKTHROUGH_CENTOS7_WHEEL
+
+
+def test_omero_web_cap_only_on_centos7(os_render):
+    name, render = os_render
+    requirement = _pip(render)[0]
+    if name == "centos7":
+        assert requirement == "omero-web>=5.6.1,<5.23"
+    else:
+        assert requirement == "omero-web>=5.6.1"
+
+
+def test_one_pip_state_with_everything_the_pillar_needs(os_render):
+    _, render = os_render
+    assert _by_fun(render, "pip.installed") == [PIP]
+    assert render.args(PIP)["bin_env"] == "/opt/omero/web/venv3"
+    pkgs = _pip(render)
+    for wanted in ("whitenoise", "django-redis", "django-cors-headers", "omero-figure"):
+        assert wanted in pkgs
+    assert not any(pkg.startswith("gevent") for pkg in pkgs)
+    # IcePy first, then omero-web and the rest
+    assert render.args(PIP)["require"] == [{"cmd": ICEPY}]
+
+
+def test_prerequisite_packages(os_render):
+    name, render = os_render
+    pkgs = render.args("omero_web-prerequisites-pkg-installed")["pkgs"]
+    assert "unzip" in pkgs and "python3" in pkgs
+    if name in REDHAT:
+        assert "python3-venv" not in pkgs
+    else:
+        assert "python3-venv" in pkgs
+    repos = "omero_web-prerequisites-pkg-installed-repos"
+    if name == "centos7":
+        assert render.args(repos)["pkgs"] == ["epel-release"]
+    else:
+        assert repos not in render.states
+
+
+def test_selinux_only_on_redhat_with_selinux_enabled(os_render):
+    name, render = os_render
+    selinux = {sid for sid in render.applied() if render.states[sid]["sls"] == "omero_web.selinux"}
+    if OSES[name]["os_family"] == "RedHat" and OSES[name]["selinux"]["enabled"]:
+        pkg = "policycoreutils-python" if name == "centos7" else "policycoreutils-python-utils"
+        assert render.args("omero_web-selinux-pkg-installed")["pkgs"] == [pkg]
+        booleans = render.args("omero_web-selinux-selinux-boolean")
+        assert booleans["names"] == ["httpd_read_user_content", "httpd_enable_homedirs"]
+        assert booleans["value"] is True and booleans["persist"] is True
+        port = render.args("omero_web-selinux-selinux-port_policy_present")
+        assert port["name"] == "tcp/4080" and port["sel_type"] == "http_port_t"
+        assert render.mapdata["derived"]["selinux"] is True
+    else:
+        assert not selinux
+        assert not any("selinux" in state["fun"] for state in render.states.values())
+
+
+def test_local_redis_per_os(os_render):
+    name, render = os_render
+    expected = "redis" if name in REDHAT else "redis-server"
+    assert render.args("omero_web-redis-pkg-installed")["name"] == expected
+    service = render.args("omero_web-redis-service-running")
+    assert service["name"] == expected and service["enable"] is True
+    assert expected + ".service" in render.args(UNIT)["context"]["after"]
+
+
+def test_nginx_server_and_default_server_per_os(os_render):
+    name, render = os_render
+    conf = render.args(NGINX_CONF)
+    assert conf["name"] == "/etc/nginx/conf.d/omero-web.conf"
+    assert conf["http"] == 80 and conf["servername"] == "omero.example.org"
+    assert conf.get("location_only") in (None, False)
+    assert conf["runas"] == "omero-web"
+    assert render.args("omero_web-nginx-pkg-installed")["name"] == "nginx"
+    group = render.args("omero_web-nginx-group-present")
+    assert group["addusers"] == (["nginx"] if name in REDHAT else ["www-data"])
+    if name in REDHAT:
+        sed = render.args("omero_web-nginx-file-replace-1")
+        assert sed["name"] == "/etc/nginx/nginx.conf"
+        assert re.sub(sed["pattern"], sed["repl"], "    listen       80 default_server;",
+                      flags=re.M) == "    listen       80; # default_server;"
+        assert re.sub(sed["pattern"], sed["repl"], "    listen       80; # default_server;",
+                      flags=re.M) == "    listen       80; # default_server;"
+        moved = render.args("omero_web-nginx-file-rename-1")
+        assert (moved["source"], moved["name"]) == (
+            "/etc/nginx/conf.d/default.conf", "/etc/nginx/conf.d/default.disabled")
+        assert "omero_web-nginx-file-absent" not in render.states
+    else:
+        assert render.args("omero_web-nginx-file-absent")["names"] == [
+            "/etc/nginx/sites-enabled/default"]
+        assert "omero_web-nginx-file-replace-1" not in render.states
+    # server_tokens off in the server block omero generates
+    assert "server_tokens off;" in _props(render)["omero.web.nginx_server_extra_config"]
+    nginx = render.args("omero_web-nginx-service-running")
+    assert nginx["enable"] is True and nginx["reload"] is True
+
+
+def test_user_and_omerodir(os_render):
+    _, render = os_render
+    assert render.args("omero_web-user-user-present")["name"] == "omero-web"
+    assert render.args("omero_web-user-file-directory-omerodir")["mode"] == "0750"
+    tree = render.args("omero_web-user-file-directory-tree")["names"]
+    paths = [next(iter(entry)) for entry in tree]
+    assert "/opt/omero/web/omero-web/etc/grid" in paths
+    assert "/opt/omero/web/omero-web/var/log" in paths
+
+
+def test_config_is_one_state_without_shell(os_render):
+    _, render = os_render
+    assert _by_fun(render, "omero.config_managed") == [CONFIG]
+    for state in render.states.values():
+        if state["fun"] == "cmd.run":
+            assert "omero config" not in state["args"]["name"]
+    props = _props(render)
+    assert props["omero.web.prefix"] == "/omero"
+    assert props["omero.web.static_url"] == "/omero/static/"
+    assert props["omero.web.server_list"] == [["localhost", 4064, "omero"]]
+    assert props["omero.web.session_engine"] == "django.contrib.sessions.backends.cache"
+    assert props["omero.web.caches"]["default"]["LOCATION"] == "redis://127.0.0.1:6379/0"
+    assert props["omero.web.wsgi_workers"] == 5  # auto: 2 x 2 cores + 1
+    assert props["omero.web.wsgi_threads"] == 4
+    assert props["omero.web.cors_origin_whitelist"] == ["https://hostname.example.com"]
+    middleware = _appends(render)["omero.web.middleware"]
+    assert {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"} in middleware
+    assert {"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"} in middleware
+    assert {"index": 10, "class": "corsheaders.middleware.CorsPostCsrfMiddleware"} in middleware
+    assert _appends(render)["omero.web.apps"] == ["omero_figure"]
+    assert render.args(CONFIG)["prune"] is False
+
+
+def test_service_unit_and_restart_triggers(os_render):
+    _, render = os_render
+    unit = render.args(UNIT)
+    assert unit["name"] == "/etc/systemd/system/omero-web.service"
+    assert unit["source"] == "salt://omero_web/files/default/omero-web.service.jinja"
+    context = unit["context"]
+    assert context["restart"] == "on-failure"
+    assert context["requires"] == ["nginx.service"]
+    assert (context["omerodir"], context["venv"], context["user"]) == (
+        "/opt/omero/web/omero-web", "/opt/omero/web/venv3", "omero-web")
+    service = render.args(SERVICE)
+    assert service["name"] == "omero-web" and service["enable"] is True
+    # restarts only for: the unit (and its daemon-reload), the venv, the config
+    assert sorted(json.dumps(w, sort_keys=True) for w in service["watch"]) == sorted(
+        json.dumps(w, sort_keys=True) for w in [
+            {"module": "omero_web-service-module-run"},
+            {"file": UNIT},
+            {"sls": "omero_web.venv"},
+            {"sls": "omero_web.config"},
+        ])
+    reload = render.args("omero_web-service-module-run")
+    assert reload["onchanges"] == [{"file": UNIT}]
+
+
+def test_healthcheck_through_nginx(os_render):
+    _, render = os_render
+    check = render.args(HEALTH)
+    assert _health_url(render) == "http://127.0.0.1:80/omero/webclient/login/"
+    assert "--host omero.example.org" in check["unless"]
+    assert "--wait 120" in check["name"] and "--wait" not in check["unless"]
+    assert "/opt/omero/web/omero-web/var/log/OMEROweb.log" in check["name"]
+    assert check["stateful"] is True
+    assert {"sls": "omero_web.service"} in check["require"]
+
+
+def test_clearsessions_timer(os_render):
+    _, render = os_render
+    units = render.args("omero_web-clearsessions-file-managed")["names"]
+    assert [next(iter(unit)) for unit in units] == [
+        "/etc/systemd/system/omero-web-clearsessions.service",
+        "/etc/systemd/system/omero-web-clearsessions.timer",
+    ]
+    assert render.args("omero_web-clearsessions-file-managed")["context"]["on_calendar"] == (
+        "daily")
+    timer = render.args(TIMER)
+    assert timer["name"] == "omero-web-clearsessions.timer" and timer["enable"] is True
+
+
+def test_walkthrough_order(os_render):
+    """init.sls applies the steps in the walkthrough's order."""
+    name, render = os_render
+    order = [
+        "omero_web-user-user-present",
+        "omero_web-prerequisites-pkg-installed",
+        "omero_web-redis-pkg-installed",
+        VENV,
+        ICEPY,
+        PIP,
+        CONFIG,
+        NGINX_CONF,
+        "omero_web-nginx-service-running",
+        SERVICE,
+        TIMER,
+    ]
+    if render.mapdata["derived"]["selinux"]:
+        order.append("omero_web-selinux-selinux-port_policy_present")
+    order.append(HEALTH)
+    numbers = [render.args(sid)["order"] for sid in order]
+    assert numbers == sorted(numbers), list(zip(order, numbers))
+
+
+def test_secret_only_in_the_config_state(os_render):
+    _, render = os_render
+    for sid, state in render.states.items():
+        text = json.dumps(state["args"])
+        if sid == CONFIG:
+            assert SECRET in text
+        else:
+            assert SECRET not in text, sid
+    assert render.mapdata["config"]["omero.web.secret_key"] == "<hidden>"
+    assert render.args("omero_web-_mapdata-file-managed")["show_changes"] is False
+
+
+def test_clean_undoes_in_reverse_and_keeps_packages(os_render):
+    _, render = os_render
+    cleaned = render.cleaned()
+    assert render.args("omero_web-service-clean-service-dead")["name"] == "omero-web"
+    assert render.args("omero_web-clearsessions-clean-service-dead")["name"] == (
+        "omero-web-clearsessions.timer")
+    assert render.args("omero_web-venv-clean-file-absent")["names"][0] == "/opt/omero/web/venv3"
+    assert render.args("omero_web-user-clean-file-absent")["name"] == "/opt/omero/web/omero-web"
+    assert render.args("omero_web-user-clean-user-absent")["name"] == "omero-web"
+    assert "/etc/nginx/conf.d/omero-web.conf" in render.args(
+        "omero_web-nginx-clean-file-absent")["names"]
+    assert not _by_fun(render, "pkg.removed", cleaned)
+    order = [
+        "omero_web-healthcheck-clean-file-absent",
+        "omero_web-clearsessions-clean-service-dead",
+        "omero_web-service-clean-service-dead",
+        "omero_web-nginx-clean-file-absent",
+        "omero_web-venv-clean-file-absent",
+        "omero_web-user-clean-user-absent",
+    ]
+    numbers = [render.args(sid)["order"] for sid in order]
+    assert numbers == sorted(numbers)
+
+
+# --------------------------------------------------------------------------
+# pillar variants
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def variant(renders):
+    def get(name):
+        render = renders[name]
+        assert render.ok, render.errors[:1] or render.stderr[-2000:]
+        return render
+    return get
+
+
+def test_prefix_unset(variant):
+    render = variant("prefix_unset")
+    props = _props(render)
+    assert "omero.web.prefix" not in props and "omero.web.static_url" not in props
+    assert _health_url(render) == "http://127.0.0.1:80/webclient/login/"
+
+
+def test_sessions_file_has_no_redis(variant):
+    render = variant("sessions_file")
+    assert not any(render.states[sid]["sls"] == "omero_web.redis" for sid in render.applied())
+    assert "django-redis" not in _pip(render)
+    assert "omero.web.caches" not in _props(render)
+    assert "omero.web.session_engine" not in _props(render)
+    assert "redis-server.service" not in render.args(UNIT)["context"]["after"]
+
+
+def test_remote_redis_is_not_installed(variant):
+    render = variant("redis_remote")
+    assert not any(render.states[sid]["sls"] == "omero_web.redis" for sid in render.applied())
+    assert "django-redis" in _pip(render)
+    assert _props(render)["omero.web.caches"]["default"]["LOCATION"].endswith(
+        "@redis.example.org:6379/0")
+    # the password is a secret: hidden in the map dump
+    assert render.mapdata["sessions"]["redis_url"] == "<hidden>"
+    assert "s3cret" not in json.dumps(render.mapdata)
+
+
+def test_gevent_vs_sync(variant):
+    gevent = variant("gevent")
+    assert "gevent>=0.13" in _pip(gevent)
+    props = _props(gevent)
+    assert props["omero.web.wsgi_worker_class"] == "gevent"
+    assert props["omero.web.wsgi_worker_connections"] == 1000
+    assert "omero.web.wsgi_threads" not in props
+    sync = variant("debian12")
+    assert _props(sync)["omero.web.wsgi_worker_class"] == "sync"
+    assert "omero.web.wsgi_worker_connections" not in _props(sync)
+
+
+def test_cors_allow_all_vs_whitelist(variant):
+    render = variant("cors_allow_all")
+    props = _props(render)
+    assert props["omero.web.cors_origin_allow_all"] is True
+    assert "omero.web.cors_origin_whitelist" not in props
+    assert "django-cors-headers" in _pip(render)
+    whitelist = _props(variant("debian12"))
+    assert "omero.web.cors_origin_allow_all" not in whitelist
+
+
+def test_nginx_off(variant):
+    render = variant("nginx_off")
+    assert not any(render.states[sid]["sls"] == "omero_web.nginx" for sid in render.applied())
+    assert render.args(UNIT)["context"]["requires"] == []
+    assert _health_url(render) == "http://127.0.0.1:4080/omero/webclient/login/"
+    assert "--host" not in render.args(HEALTH)["unless"]
+    assert {"sls": "omero_web.nginx"} not in render.args(SERVICE)["require"]
+
+
+@pytest.mark.parametrize("name", ["location_only", "location_only_el9"])
+def test_location_only(variant, name):
+    render = variant(name)
+    conf = render.args(NGINX_CONF)
+    assert conf["name"] == "/opt/omero/web/omero-web/omero-web-location.include"
+    assert conf["location_only"] is True
+    assert conf["group"] == "omero-web" and conf["mode"] == "0640"
+    assert "omero_web-nginx-file-managed" not in render.states
+    assert "omero.web.nginx_server_extra_config" not in _props(render)
+    assert _health_url(render) == "http://127.0.0.1:4080/omero/webclient/login/"
+
+
+def test_tls(variant):
+    render = variant("tls")
+    cert = render.args("omero_web-nginx-file-managed-tls-cert")
+    key = render.args("omero_web-nginx-file-managed-tls-key")
+    assert cert["source"] == "salt://certs/omero.crt" and cert["mode"] == "0600"
+    assert key["source"] == "/etc/ssl/private/omero.key" and key["mode"] == "0600"
+    assert key["show_changes"] is False
+    assert render.args(NGINX_CONF)["location_only"] is True
+    server = render.args("omero_web-nginx-file-managed")
+    assert server["name"] == "/etc/nginx/conf.d/omero-web.conf"
+    assert server["source"] == "salt://omero_web/files/default/nginx-tls.conf.jinja"
+    context = server["context"]
+    assert (context["port"], context["tls_port"]) == (80, 443)
+    assert context["location_file"] == "/opt/omero/web/omero-web/omero-web-location.include"
+    assert context["cert"] == "/etc/nginx/tls/omero-web.crt"
+    props = _props(render)
+    assert props["omero.web.secure"] is True
+    assert props["omero.web.csrf_trusted_origins"] == ["https://omero.example.org"]
+    assert _health_url(render) == "https://127.0.0.1:443/omero/webclient/login/"
+
+
+def test_tls_template(renders):
+    """The HTTPS server: listen 443 ssl, 80 -> 301, server_tokens off."""
+    import jinja2
+
+    context = renders["tls"].args("omero_web-nginx-file-managed")["context"]
+    text = jinja2.Template(
+        (REPO / "omero_web/files/default/nginx-tls.conf.jinja").read_text()).render(**context)
+    assert "listen 443 ssl;" in text
+    assert "return 301 https://$host$request_uri;" in text
+    assert text.count("server_tokens off;") == 2
+    assert "include {};".format(context["location_file"]) in text
+    assert "ssl_certificate_key /etc/nginx/tls/omero-web.key;" in text
+    assert "return 302 /omero/;" in text
+    assert "return 302" not in jinja2.Template(
+        (REPO / "omero_web/files/default/nginx-tls.conf.jinja").read_text()).render(
+            **dict(context, prefix=""))
+
+
+def test_clearsessions_disabled_removes_the_timer(variant):
+    render = variant("clear_disabled")
+    assert TIMER not in render.states
+    dead = render.args("omero_web-clearsessions-clean-service-dead")
+    assert dead["name"] == "omero-web-clearsessions.timer" and dead["enable"] is False
+    assert "omero_web-clearsessions-clean-service-dead" in render.applied() | render.cleaned()
+
+
+def test_local_wheel(variant):
+    render = variant("wheel_local")
+    wheel = "/srv/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
+    assert render.args(ICEPY)["name"].endswith(" " + wheel)
+    assert "omero_web-venv-file-managed-icepy" not in render.states
+
+
+def test_salt_wheel_is_cached_first(variant):
+    render = variant("wheel_salt")
+    cached = render.args("omero_web-venv-file-managed-icepy")
+    assert cached["source"] == "salt://wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
+    assert cached["name"] == (
+        "/var/cache/omero-web/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl")
+    assert render.args(ICEPY)["name"].endswith(" " + cached["name"])
+    assert {"file": "omero_web-venv-file-managed-icepy"} in render.args(ICEPY)["require"]
+
+
+def test_selinux_unmanaged(variant):
+    render = variant("selinux_unmanaged")
+    assert not any("selinux" in render.states[sid]["fun"] for sid in render.applied())
+
+
+def test_clean_pkgs_removes_nginx_and_redis(variant):
+    render = variant("clean_pkgs")
+    removed = {render.args(sid)["name"] for sid in _by_fun(render, "pkg.removed",
+                                                             render.cleaned())}
+    assert removed == {"nginx", "redis"}
+
+
+@pytest.mark.parametrize("name, words", [
+    ("bad_workers", ["omero_web:gunicorn:workers", "positive integer"]),
+    ("typo_key", ["omero_web:gunicron", "gunicorn"]),
+])
+def test_bad_pillar_fails_the_render(renders, name, words):
+    render = renders[name]
+    assert not render.ok
+    message = "\n".join(str(error) for error in render.errors)
+    for word in words:
+        assert word in message
+
+
+def test_unsynced_modules_say_how_to_sync(unsynced_render):
+    assert not unsynced_render.ok
+    message = "\n".join(str(error) for error in unsynced_render.errors)
+    assert "saltutil.sync_all" in message
