@@ -1,0 +1,337 @@
+"""Issue 5: one salt-master, two minions, `salt '*' state.apply omero_web`.
+
+The master (pytest-salt-factories, on this machine) serves this checkout as
+its file_roots and test/master/pillar as its pillar_roots; top.sls gives each
+minion its own site:
+
+* omero-web-site-a: root URL, Redis sessions on its own Redis, sync workers
+  with threads, a CORS whitelist, gunicorn 4081, nginx 8081;
+* omero-web-site-b: prefix /omero, file sessions, gevent workers
+  (worker_connections), no CORS, gunicorn 4082, nginx 8082.
+
+Both come from the same two commands a user runs on a master:
+``salt '*' saltutil.sync_all`` and ``salt '*' state.apply omero_web``.
+Then each site is checked through its own nginx port, the two OMERO.web
+configurations are compared (they differ exactly where the pillars differ),
+and a second apply must change nothing on either minion.
+
+Tests run in file order and share the module's master and hosts.
+"""
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from master_harness import (
+    APPLY_TIMEOUT, PILLAR_FIXTURES, SITE_REDIS_PORT, SITES, kitchen, salt_json, site_pillar)
+
+pytestmark = pytest.mark.kitchen
+
+SITE_A, SITE_B = sorted(SITES)
+
+# Where the two site pillars differ (leaf paths of the effective pillar, i.e.
+# defaults.yaml <- common <- site) and the omero.web.* properties each
+# difference must show up in. nginx settings are not OMERO.web properties.
+PILLAR_TO_PROPERTIES = {
+    "server_list": {"omero.web.server_list"},
+    "prefix": {"omero.web.prefix", "omero.web.static_url"},
+    "sessions.backend": {"omero.web.caches", "omero.web.session_engine"},
+    "sessions.redis_url": {"omero.web.caches"},
+    "gunicorn.worker_class": {"omero.web.wsgi_worker_class"},
+    "gunicorn.threads": {"omero.web.wsgi_threads"},
+    "gunicorn.worker_connections": {"omero.web.wsgi_worker_connections"},
+    "gunicorn.port": {"omero.web.application_server.port"},
+    # CORS: the whitelist property and django-cors-headers' middleware.
+    "cors.enabled": {"omero.web.cors_origin_whitelist", "omero.web.middleware"},
+    "cors.whitelist": {"omero.web.cors_origin_whitelist"},
+    "nginx.port": set(),
+    "nginx.server_name": set(),
+}
+
+
+# -- helpers ---------------------------------------------------------------------
+
+class MinionApply:
+    """One minion's part of a `salt '*' state.apply` run."""
+
+    def __init__(self, minion, ret, seconds):
+        self.minion = minion
+        self.seconds = seconds
+        self.states = ret if isinstance(ret, dict) else {}
+        self.errors = [] if isinstance(ret, dict) else (ret if isinstance(ret, list) else [ret])
+
+    @property
+    def changed(self):
+        return {k: v for k, v in self.states.items() if v.get("changes")}
+
+    @property
+    def failed(self):
+        return {k: v for k, v in self.states.items() if v.get("result") is False}
+
+    @property
+    def ok(self):
+        return bool(self.states) and not self.errors and not self.failed
+
+    @property
+    def state_seconds(self):
+        return sum(float(v.get("duration") or 0) for v in self.states.values()) / 1000.0
+
+    def summary(self):
+        lines = ["%s: states run: %d, changed: %d, failed: %d, state time: %.0f s "
+                 "(salt command: %.0f s)" % (self.minion, len(self.states), len(self.changed),
+                                             len(self.failed), self.state_seconds, self.seconds)]
+        for key, st in sorted(self.failed.items()):
+            lines.append("  FAILED %s (%s): %s" % (kitchen.ApplyResult.state_id(key), key.split("_|-")[0],
+                                                   str(st.get("comment"))[:1500]))
+        for err in self.errors:
+            lines.append("  ERROR %s" % str(err)[:3000])
+        return "\n".join(lines)
+
+
+def salt_all(salt_cli, *args, timeout=120):
+    """`salt '*' ARGS --static --out=json` on the master: ({minion: ret}, seconds)."""
+    start = time.time()
+    ret = salt_cli.run("--static", "--timeout=%d" % timeout, *args, minion_tgt="*")
+    return salt_json(ret), time.time() - start
+
+
+def apply_all(salt_cli):
+    data, seconds = salt_all(salt_cli, "state.apply", "omero_web", timeout=APPLY_TIMEOUT)
+    runs = {m: MinionApply(m, data.get(m, "no return from %s" % m), seconds) for m in SITES}
+    print("\n".join(r.summary() for r in runs.values()))
+    return runs
+
+
+def leaf_paths(a, b, prefix=""):
+    """Dotted paths where two nested dicts differ (a missing key counts)."""
+    diffs = set()
+    for key in set(a) | set(b):
+        path = prefix + key
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diffs |= leaf_paths(va, vb, path + ".")
+        elif va != vb:
+            diffs.add(path)
+    return diffs
+
+
+def web_config(host):
+    """`omero config get` (all properties) as the OMERO.web user: the omero.web.* ones."""
+    out = host.omero("config", "get").stdout
+    props = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep or not key.startswith("omero.web."):
+            continue
+        try:
+            props[key] = json.loads(value)
+        except ValueError:
+            props[key] = value
+    return props
+
+
+def gunicorn_master(host):
+    """(pid inside the host, command line) of the gunicorn master of the unit."""
+    service = host.pillar["service"]["name"]
+    pid = host.run(["systemctl", "show", "-p", "MainPID", "--value", service]).stdout.strip()
+    assert pid and pid != "0", "%s: %s has no main process" % (host.name, service)
+    args = host.run(["bash", "-c", "tr '\\0' ' ' < /proc/%s/cmdline" % pid]).stdout
+    assert "gunicorn" in args and "omeroweb.wsgi" in args, args
+    return int(pid), args
+
+
+# -- fixtures --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def synced(minions, salt_cli):
+    """`salt '*' saltutil.sync_all`: the formula's modules from the master's file_roots."""
+    data, seconds = salt_all(salt_cli, "saltutil.sync_all", timeout=300)
+    print("saltutil.sync_all: %.1f s: %s" % (seconds, json.dumps(data, sort_keys=True)))
+    return data
+
+
+@pytest.fixture(scope="module")
+def first_apply(synced, salt_cli):
+    return apply_all(salt_cli)
+
+
+@pytest.fixture(scope="module")
+def converged(minions, first_apply):
+    bad = [r.summary() for r in first_apply.values() if not r.ok]
+    if bad:
+        pytest.fail("the first `salt '*' state.apply omero_web` failed:\n" + "\n".join(bad))
+    for host in minions.values():
+        kitchen.wait_http(host.base_url() + "/webclient/login/", timeout=180)
+    return minions
+
+
+@pytest.fixture(params=sorted(SITES))
+def site(request, converged):
+    return converged[request.param]
+
+
+# -- the harness -----------------------------------------------------------------
+
+def test_both_minions_accepted_and_answer(minions, salt_cli, salt_key_cli):
+    keys = salt_json(salt_key_cli.run("--list=all", "--out=json"))
+    assert set(SITES) <= set(keys["minions"]), keys
+    data, _ = salt_all(salt_cli, "test.ping", timeout=30)
+    assert data == {m: True for m in SITES}
+
+
+def test_sync_all_brings_the_formula_modules(synced, salt_cli):
+    assert set(synced) == set(SITES), synced
+    data, _ = salt_all(salt_cli, "sys.list_modules", timeout=60)
+    states, _ = salt_all(salt_cli, "sys.list_state_modules", timeout=60)
+    for minion in SITES:
+        assert {"omero", "omero_web"} <= set(data[minion]), (minion, data[minion])
+        assert "omero" in states[minion], (minion, states[minion])
+
+
+def test_each_minion_gets_its_own_site_pillar(minions, salt_cli, pillar_tree):
+    data, _ = salt_all(salt_cli, "pillar.get", "omero_web", timeout=60)
+    for minion, sls in SITES.items():
+        expected = {}
+        for name in ("omero_web_common", sls):
+            with open("%s/%s.sls" % (PILLAR_FIXTURES, name)) as fh:
+                kitchen._deep_merge(expected, yaml.safe_load(fh)["omero_web"])
+        kitchen._deep_merge(expected, {"ice": {"wheel": pillar_tree["wheel"]}})
+        assert data[minion] == expected, minion
+
+
+# -- the formula, from the master ------------------------------------------------
+
+def test_first_apply_succeeds_on_both_minions(first_apply):
+    for run in first_apply.values():
+        assert run.ok, run.summary()
+        assert run.changed, "a first apply on a fresh host changes something"
+
+
+def test_login_page_through_its_own_nginx(site):
+    status, _, body = site.http_get(site.base_url() + "/webclient/login/")
+    assert status == 200, (site.name, status)
+    assert "OMERO.web - Login" in body
+
+
+def test_servers_api_returns_its_own_server_list(site):
+    status, _, body = site.http_get(site.base_url() + "/api/v0/servers/")
+    assert status == 200, (site.name, status, body[:500])
+    got = [[s["host"], s["port"], s["server"]] for s in json.loads(body)["data"]]
+    assert got == [list(e) for e in site.pillar["server_list"]]
+
+
+def test_the_other_prefix_is_not_served(converged):
+    a, b = converged[SITE_A], converged[SITE_B]
+    # Site B lives under /omero only; site A at the root, not under /omero.
+    status, _, _ = b.http_get("http://127.0.0.1:%s/webclient/login/" % b.pillar["nginx"]["port"])
+    assert status != 200
+    status, _, _ = a.http_get("http://127.0.0.1:%s/omero/webclient/login/" % a.pillar["nginx"]["port"])
+    assert status != 200
+
+
+def test_gunicorn_listens_on_its_own_port_on_loopback(site):
+    port = site.pillar["gunicorn"]["port"]
+    _, args = gunicorn_master(site)
+    assert re.search(r"--bind[= ]127\.0\.0\.1:%d\b" % port, args), args
+    # On this machine (shared network namespace): only 127.0.0.1:<port>, and
+    # the listening processes are the ones of this site's host.
+    out = subprocess.run(["ss", "-Hltnp", "sport = :%d" % port], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert lines, "nothing listens on %d" % port
+    local = {l.split()[3] for l in lines}
+    assert local == {"127.0.0.1:%d" % port}, local
+    pids = {int(p) for p in re.findall(r"pid=(\d+)", out)}
+    host_ns = _pid_ns(site._init_pid())
+    assert pids and all(_pid_ns(p) == host_ns for p in pids), (site.name, pids)
+
+
+def _pid_ns(pid):
+    return os.readlink("/proc/%d/ns/pid" % pid)
+
+
+def test_worker_class_in_the_gunicorn_command_line(site):
+    _, args = gunicorn_master(site)
+    gunicorn = site.pillar["gunicorn"]
+    assert re.search(r"--workers[= ]%d\b" % gunicorn["workers"], args), args
+    if gunicorn["worker_class"] == "gevent":
+        assert re.search(r"--worker-class[= ]gevent\b", args), args
+        assert re.search(r"--worker-connections[= ]%d\b" % gunicorn["worker_connections"], args), args
+        assert "--threads" not in args, args
+    else:
+        # omero web start passes no --worker-class for sync (gunicorn's default)
+        # but --threads, which only sync workers take.
+        assert "gevent" not in args, args
+        match = re.search(r"--worker-class[= ](\S+)", args)
+        assert match is None or match.group(1) == "sync", args
+        assert re.search(r"--threads[= ]%d\b" % gunicorn["threads"], args), args
+        assert "--worker-connections" not in args, args
+
+
+def test_redis_only_on_site_a(converged):
+    a, b = converged[SITE_A], converged[SITE_B]
+    redis = "redis-server"  # the Debian family's unit (parameters/os_family/Debian.yaml)
+    assert a.run(["systemctl", "is-active", redis], check=False).stdout.strip() == "active"
+    assert a.run(["systemctl", "is-enabled", redis], check=False).stdout.strip() == "enabled"
+    port = SITE_REDIS_PORT[SITE_A]
+    assert a.run(["redis-cli", "-p", str(port), "ping"]).stdout.strip() == "PONG"
+    assert b.run(["systemctl", "is-active", redis], check=False).stdout.strip() != "active"
+    installed = b.run(["dpkg-query", "-W", "-f=${Status}", "redis-server"], check=False).stdout
+    assert "install ok installed" not in installed, "site B (file sessions) got redis-server"
+
+
+def test_cors_per_site(converged):
+    a, b = converged[SITE_A], converged[SITE_B]
+    allowed = a.pillar["cors"]["whitelist"][0]
+    _, headers, _ = a.http_get(a.base_url() + "/api/v0/", headers={"Origin": allowed})
+    assert headers.get("Access-Control-Allow-Origin") == allowed
+    _, headers, _ = a.http_get(a.base_url() + "/api/v0/", headers={"Origin": "https://other.example.net"})
+    assert "Access-Control-Allow-Origin" not in headers
+    _, headers, _ = b.http_get(b.base_url() + "/api/v0/", headers={"Origin": allowed})
+    assert "Access-Control-Allow-Origin" not in headers
+
+
+def test_configs_differ_exactly_where_the_pillars_differ(converged):
+    a, b = converged[SITE_A], converged[SITE_B]
+    # 1. the pillar differences are the ones this test knows how to map
+    pillar_diff = leaf_paths(site_pillar(SITE_A), site_pillar(SITE_B))
+    assert pillar_diff == set(PILLAR_TO_PROPERTIES), pillar_diff ^ set(PILLAR_TO_PROPERTIES)
+    expected = set().union(*PILLAR_TO_PROPERTIES.values())
+    # 2. the live configurations (omero config get, as the OMERO.web user)
+    conf_a, conf_b = web_config(a), web_config(b)
+    differ = {k for k in set(conf_a) | set(conf_b) if conf_a.get(k, None) != conf_b.get(k, None)}
+    assert differ == expected, "unexpected: %s, missing: %s" % (sorted(differ - expected),
+                                                               sorted(expected - differ))
+    # 3. and each difference has the site's value
+    assert "omero.web.prefix" not in conf_a and "omero.web.static_url" not in conf_a
+    assert conf_b["omero.web.prefix"] == "/omero"
+    assert conf_b["omero.web.static_url"] == "/omero/static/"
+    assert conf_a["omero.web.caches"]["default"]["LOCATION"] == a.pillar["sessions"]["redis_url"]
+    assert conf_a["omero.web.session_engine"] == "django.contrib.sessions.backends.cache"
+    assert "omero.web.caches" not in conf_b and "omero.web.session_engine" not in conf_b
+    assert conf_a["omero.web.wsgi_worker_class"] == "sync"
+    assert conf_b["omero.web.wsgi_worker_class"] == "gevent"
+    assert int(conf_a["omero.web.wsgi_threads"]) == 4 and "omero.web.wsgi_threads" not in conf_b
+    assert int(conf_b["omero.web.wsgi_worker_connections"]) == 500
+    assert "omero.web.wsgi_worker_connections" not in conf_a
+    assert int(conf_a["omero.web.application_server.port"]) == 4081
+    assert int(conf_b["omero.web.application_server.port"]) == 4082
+    assert conf_a["omero.web.cors_origin_whitelist"] == a.pillar["cors"]["whitelist"]
+    assert "omero.web.cors_origin_whitelist" not in conf_b
+    assert not any(k.startswith("omero.web.cors") for k in conf_b), sorted(conf_b)
+    cors_mw = [m for m in conf_a["omero.web.middleware"] if m not in conf_b["omero.web.middleware"]]
+    assert cors_mw and all("corsheaders" in json.dumps(m) for m in cors_mw), cors_mw
+    assert all(m in conf_a["omero.web.middleware"] for m in conf_b["omero.web.middleware"])
+    assert conf_a["omero.web.server_list"] == a.pillar["server_list"]
+    assert conf_b["omero.web.server_list"] == b.pillar["server_list"]
+
+
+def test_second_apply_changes_nothing_on_both(converged, salt_cli):
+    runs = apply_all(salt_cli)
+    for run in runs.values():
+        assert run.ok, run.summary()
+        assert run.changed == {}, run.summary() + "\n" + "\n".join(sorted(run.changed))
