@@ -330,6 +330,15 @@ def test_configs_differ_exactly_where_the_pillars_differ(converged):
     assert conf_b["omero.web.server_list"] == b.pillar["server_list"]
 
 
+def test_omero_module_reads_each_config_from_the_master(converged, salt_cli):
+    """The formula's `omero` execution module, as an operator uses it from the master."""
+    ports, _ = salt_all(salt_cli, "omero.config_get", "omero.web.application_server.port", timeout=60)
+    prefixes, _ = salt_all(salt_cli, "omero.config_get", "omero.web.prefix", timeout=60)
+    for minion, host in converged.items():
+        assert int(ports[minion]) == host.pillar["gunicorn"]["port"], ports
+        assert (prefixes[minion] or "") == host.pillar["prefix"], prefixes
+
+
 def test_second_apply_changes_nothing_on_both(converged, salt_cli):
     runs = apply_all(salt_cli)
     for run in runs.values():
