@@ -4,7 +4,8 @@ The host is a Debian 12 root booted with systemd-nspawn (test/kitchen). The
 suite applies several pillar scenarios to it in sequence (test files run in
 name order: bad pillar on the fresh host first, then pillar.example, then
 variants), so a session pays for one host build and one first converge.
-Set OMERO_WEB_KEEP_HOST=1 to leave the host running after the session.
+Set OMERO_WEB_KEEP_HOST=1 to leave the host running after the session, or
+OMERO_WEB_REUSE_HOST=<name> to run against an already running kitchen host.
 """
 import copy
 import json
@@ -15,9 +16,6 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kitchen"))
 import kitchen  # noqa: E402
-
-pytestmark = pytest.mark.kitchen
-
 
 class KitchenHost(kitchen.Host):
     """A kitchen host that remembers which pillar it was last converged with."""
@@ -60,9 +58,14 @@ class KitchenHost(kitchen.Host):
 
 @pytest.fixture(scope="session")
 def host():
-    h = KitchenHost("omero-web-it")
-    h.create(fresh=True)
-    h.boot()
+    reuse = os.environ.get("OMERO_WEB_REUSE_HOST")
+    h = KitchenHost(reuse or "omero-web-it")
+    if reuse and h.running_pid():
+        # Development: attach to a running host (e.g. `kitchen converge`).
+        h.nspawn_pid = h.running_pid()
+    else:
+        h.create(fresh=True)
+        h.boot()
     yield h
-    if not os.environ.get("OMERO_WEB_KEEP_HOST"):
+    if not (reuse or os.environ.get("OMERO_WEB_KEEP_HOST")):
         h.destroy()

@@ -119,15 +119,11 @@ def test_sessions_and_cache_live_in_redis(web):
     assert caches["default"]["LOCATION"] == web.pillar["sessions"]["redis_url"]
     assert web.config("omero.web.session_engine") == "django.contrib.sessions.backends.cache"
     web.run(["redis-cli", "flushall"])
-    # A login attempt (wrong password) saves a session: it must land in Redis.
-    base = web.base_url()
-    web.run(["bash", "-c",
-             "cd /root && rm -f jar && curl -s -c jar -b jar -o /dev/null %s/webclient/login/ && "
-             "tok=$(awk '/csrftoken/{print $7}' jar) && "
-             "curl -s -c jar -b jar -o /dev/null -H \"Referer: %s/webclient/login/\" "
-             "-H \"X-CSRFToken: $tok\" --data-urlencode csrfmiddlewaretoken=$tok "
-             "--data username=nobody --data password=wrong --data server=1 %s/webclient/login/"
-             % (base, base, base)])
+    # Without an OMERO.server no login succeeds, but a request carrying an
+    # OMERO session key (?bsession=) makes OMERO.web store its connector in
+    # the Django session: that session must land in Redis.
+    status, _, _ = web.http_get(web.base_url() + "/webclient/?bsession=no-such-session")
+    assert status in (200, 302)
     keys = web.run(["redis-cli", "--scan"]).stdout.split()
     assert any("django.contrib.sessions.cache" in k for k in keys), keys
 

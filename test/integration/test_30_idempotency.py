@@ -49,5 +49,5 @@ def test_changed_pillar_dry_run_is_exact_and_restarts_once(web):
     assert again.ok and again.changed == {}, again.summary()
     assert web.unit_prop(service, "MainPID") == pid_after, "restarted on a no-op apply"
     # gunicorn really runs 3 workers now
-    out = web.run(["bash", "-c", "pgrep -f 'omeroweb.wsgi' | wc -l"]).stdout
+    out = web.run(["bash", "-c", "pgrep -f 'gunicorn.*omeroweb[.]wsgi' | wc -l"]).stdout
     assert int(out) == 3 + 1
