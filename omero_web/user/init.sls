@@ -24,15 +24,23 @@ omero_web-user-user-present:
     - require:
       - group: omero_web-user-group-present
 
+# The parents (e.g. /opt/omero/web, which also holds the venv) stay root's,
+# as with the walkthrough's mkdir -p: a makedirs on OMERODIR itself would give
+# them OMERODIR's owner and mode. Existing parents are left as they are.
+omero_web-user-file-directory-parent:
+  file.directory:
+    - name: {{ salt["file.dirname"](omero_web.omerodir) }}
+    - makedirs: True
+
 omero_web-user-file-directory-omerodir:
   file.directory:
     - name: {{ omero_web.omerodir }}
     - user: {{ omero_web.user }}
     - group: {{ omero_web.group }}
     - mode: "0750"
-    - makedirs: True
     - require:
       - user: omero_web-user-user-present
+      - file: omero_web-user-file-directory-parent
 
 omero_web-user-file-directory-tree:
   file.directory:

@@ -196,6 +196,10 @@ def test_user_and_omerodir(os_render):
     _, render = os_render
     assert render.args("omero_web-user-user-present")["name"] == "omero-web"
     assert render.args("omero_web-user-file-directory-omerodir")["mode"] == "0750"
+    # OMERODIR's parents (which hold the venv too) stay root's
+    parent = render.args("omero_web-user-file-directory-parent")
+    assert parent["name"] == "/opt/omero/web" and "user" not in parent
+    assert "makedirs" not in render.args("omero_web-user-file-directory-omerodir")
     tree = render.args("omero_web-user-file-directory-tree")["names"]
     paths = [next(iter(entry)) for entry in tree]
     assert "/opt/omero/web/omero-web/etc/grid" in paths
