@@ -86,9 +86,11 @@ COMMON_GRAINS = {"num_cpus": 2, "kernel": "Linux", "init": "systemd"}
 #: A key to delete from pillar.example in a variant's overlay.
 DELETE = "__delete__"
 
-#: name -> (OS, overlay merged into pillar.example's omero_web). The OS
-#: renders use pillar.example as it is.
-VARIANTS = {name: (name, {}) for name in OSES}
+#: name -> (OS, overlay merged into pillar.example's omero_web[, sls]). The
+#: OS renders use pillar.example as it is, and render SLS (the formula, its
+#: clean.sls and the map dump); the variants render omero_web only, unless
+#: they say otherwise.
+VARIANTS = {name: (name, {}, SLS) for name in OSES}
 VARIANTS.update(
     {
         "prefix_unset": ("debian12", {"prefix": DELETE}),
@@ -96,6 +98,7 @@ VARIANTS.update(
         "redis_remote": (
             "debian12",
             {"sessions": {"redis_url": "redis://:s3cret@redis.example.org:6379/0"}},
+            "omero_web,omero_web._mapdata",
         ),
         "gevent": (
             "debian12",
@@ -121,9 +124,9 @@ VARIANTS.update(
             {"ice": {"wheel": "salt://wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"}},
         ),
         "selinux_unmanaged": ("centos7", {"selinux": {"manage": False}}),
-        "clean_pkgs": ("centos7", {"clean": {"pkgs": True}}),
-        "bad_workers": ("debian12", {"gunicorn": {"workers": -1}}),
-        "typo_key": ("debian12", {"gunicron": {"workers": 2}}),
+        "clean_pkgs": ("centos7", {"clean": {"pkgs": True}}, "omero_web.clean"),
+        "bad_workers": ("debian12", {"gunicorn": {"workers": -1}}, "omero_web.config"),
+        "typo_key": ("debian12", {"gunicron": {"workers": 2}}, "omero_web.config"),
     }
 )
 
@@ -186,7 +189,6 @@ class Render:
             sid
             for sid, state in self.states.items()
             if not state["sls"].endswith(".clean") and state["sls"] != "omero_web._mapdata"
-            and state["sls"] != "omero_web.clean"
         }
 
     def cleaned(self):
@@ -247,6 +249,7 @@ def _salt_call(confdir, *args, timeout=300):
 
 def _render(base, extmods, name):
     os_name = VARIANTS[name][0]
+    sls = VARIANTS[name][2] if len(VARIANTS[name]) > 2 else "omero_web"
     root = base / name
     pillar_dir = root / "pillar"
     pillar_dir.mkdir(parents=True)
@@ -256,7 +259,7 @@ def _render(base, extmods, name):
         yaml.safe_dump(variant_pillar(name), handle, sort_keys=False)
     grains = dict(COMMON_GRAINS, **OSES[os_name])
     _write_config(root / "conf", root / "cache", extmods, pillar_dir, grains)
-    proc, data = _salt_call(root / "conf", "state.show_sls", SLS)
+    proc, data = _salt_call(root / "conf", "state.show_sls", sls)
     if data is None:
         data = ["salt-call failed (rc {}): {}".format(proc.returncode, proc.stderr[-3000:])]
     return Render(name, data, proc.stderr)
