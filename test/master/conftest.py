@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -89,13 +90,25 @@ def _accepted_keys(salt_key_cli):
 def minions(salt_master, salt_cli, salt_key_cli, pillar_tree):
     """Two fresh kitchen hosts, each with a salt-minion connected to the master."""
     hosts = {name: MinionHost(name) for name in SITES}
+
+    def bring_up(host):
+        host.create(fresh=True)
+        host.make_minion(salt_master.config)
+        host.pillar = site_pillar(host.name, pillar_tree["wheel"])
+        host.boot(timeout=120)
+        log("%s booted; salt-minion starting" % host.name)
+
+    def tear_down(host):
+        try:
+            host.destroy()
+        except Exception as err:  # noqa: BLE001 - destroy the other one too
+            log("destroying %s failed: %s" % (host.name, err))
+
     try:
-        for name, host in hosts.items():
-            host.create(fresh=True)
-            host.make_minion(salt_master.config)
-            host.pillar = site_pillar(name, pillar_tree["wheel"])
-            host.boot(timeout=120)
-            log("%s booted; salt-minion starting" % name)
+        kitchen.ensure_golden()  # once, before the two copies run side by side
+        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            for future in [pool.submit(bring_up, h) for h in hosts.values()]:
+                future.result()
         # Keys: the factories accept a pending key on its auth event; accept
         # any that is still pending explicitly, then wait for both to answer.
         deadline = time.time() + 180
@@ -121,8 +134,5 @@ def minions(salt_master, salt_cli, salt_key_cli, pillar_tree):
         if os.environ.get("OMERO_WEB_KEEP_HOSTS"):
             log("OMERO_WEB_KEEP_HOSTS set: leaving %s running" % ", ".join(hosts))
         else:
-            for host in hosts.values():
-                try:
-                    host.destroy()
-                except Exception as err:  # noqa: BLE001 - destroy the other one too
-                    log("destroying %s failed: %s" % (host.name, err))
+            with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+                list(pool.map(tear_down, hosts.values()))

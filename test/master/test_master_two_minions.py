@@ -38,7 +38,8 @@ SITE_A, SITE_B = sorted(SITES)
 # difference must show up in. nginx settings are not OMERO.web properties.
 PILLAR_TO_PROPERTIES = {
     "server_list": {"omero.web.server_list"},
-    "prefix": {"omero.web.prefix", "omero.web.static_url"},
+    # ...and nginx's server block: / redirects to the prefix, other paths 404.
+    "prefix": {"omero.web.prefix", "omero.web.static_url", "omero.web.nginx_server_extra_config"},
     "sessions.backend": {"omero.web.caches", "omero.web.session_engine"},
     "sessions.redis_url": {"omero.web.caches"},
     "gunicorn.worker_class": {"omero.web.wsgi_worker_class"},
@@ -310,6 +311,10 @@ def test_configs_differ_exactly_where_the_pillars_differ(converged):
     assert "omero.web.prefix" not in conf_a and "omero.web.static_url" not in conf_a
     assert conf_b["omero.web.prefix"] == "/omero"
     assert conf_b["omero.web.static_url"] == "/omero/static/"
+    extra_a, extra_b = (c["omero.web.nginx_server_extra_config"] for c in (conf_a, conf_b))
+    assert [line for line in extra_b if line not in extra_a] == [
+        "location = / { return 302 /omero/; }", "location / { return 404; }"], extra_b
+    assert all(line in extra_b for line in extra_a), (extra_a, extra_b)
     assert conf_a["omero.web.caches"]["default"]["LOCATION"] == a.pillar["sessions"]["redis_url"]
     assert conf_a["omero.web.session_engine"] == "django.contrib.sessions.backends.cache"
     assert "omero.web.caches" not in conf_b and "omero.web.session_engine" not in conf_b
