@@ -255,6 +255,46 @@ def _omero_run(
     return result.get("stdout") or ""
 
 
+# Run when an `omero web` command fails without saying why: the CLI reports
+# an error importing omeroweb.settings (e.g. a property value OMERO.web
+# cannot parse) as "Error printing text" (it dies with the exception object
+# instead of its text).
+_SETTINGS_CHECK = r"""
+import sys
+try:
+    import omeroweb.settings  # noqa: F401
+except Exception as exc:
+    sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+    sys.exit(1)
+"""
+
+
+def _omero_web_run(args, user, omerodir, venv):
+    """
+    ``_omero_run`` for ``omero web ...``, with the real reason when the CLI
+    only says "Error printing text".
+    """
+    try:
+        return _omero_run(args, user, omerodir, venv)
+    except CommandExecutionError as exc:
+        if "Error printing text" not in str(exc):
+            raise
+        try:
+            _omero_run(
+                [],
+                user,
+                omerodir,
+                venv,
+                script=_SETTINGS_CHECK,
+                what="omero: loading omeroweb.settings",
+            )
+        except CommandExecutionError as reason:
+            raise CommandExecutionError(
+                f"{exc}. OMERO.web cannot load its settings: {reason}"
+            ) from None
+        raise
+
+
 def _marked_json(stdout, what):
     for line in reversed(stdout.splitlines()):
         if line.startswith(_MARKER):
@@ -879,7 +919,7 @@ def web_config_nginx(
             )
         args += ["--max-body-size", str(max_body_size)]
     user, omerodir, venv = _resolve(user, omerodir, venv)
-    return _omero_run(args, user, omerodir, venv)
+    return _omero_web_run(args, user, omerodir, venv)
 
 
 def _pid(omerodir):
@@ -956,7 +996,7 @@ def web_start(keep_sessions=False, timeout=60, user=None, omerodir=None, venv=No
     if web_status(user=user, omerodir=omerodir, venv=venv):
         return True
     args = ["web", "start"] + (["--keep-sessions"] if keep_sessions else [])
-    out = _omero_run(args, user, omerodir, venv)
+    out = _omero_web_run(args, user, omerodir, venv)
     if not _wait_status(omerodir, True, timeout):
         raise CommandExecutionError(
             f"omero web start: OMERO.web is not running after {timeout}s: {out.strip()}"
@@ -979,7 +1019,7 @@ def web_stop(timeout=60, user=None, omerodir=None, venv=None):
     pid = _pid(omerodir)
     if pid is None:
         return True
-    _omero_run(["web", "stop"], user, omerodir, venv)
+    _omero_web_run(["web", "stop"], user, omerodir, venv)
     deadline = time.time() + timeout
     while _alive(pid):
         if time.time() > deadline:
@@ -1022,7 +1062,7 @@ def clearsessions(user=None, omerodir=None, venv=None):
         salt '*' omero.clearsessions
     """
     user, omerodir, venv = _resolve(user, omerodir, venv)
-    _omero_run(["web", "clearsessions"], user, omerodir, venv)
+    _omero_web_run(["web", "clearsessions"], user, omerodir, venv)
     return True
 
 

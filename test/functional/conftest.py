@@ -191,7 +191,8 @@ def workspace():
 
 @pytest.fixture
 def omerodir(workspace, omero_user, request):
-    base = pathlib.Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=workspace))
+    prefix = "".join(c if c.isalnum() or c in "_-" else "_" for c in request.node.name[:40])
+    base = pathlib.Path(tempfile.mkdtemp(prefix=prefix + "-", dir=workspace))
     base.chmod(0o755)
     path = base / "omero-web"
     path.mkdir()
@@ -218,7 +219,7 @@ def salt_opts(workspace, omero_venv, omero_user):
             "root_dir": str(root),
             "conf_file": str(root / "minion"),
             "cachedir": str(root / "cache"),
-            "extension_modules": str(root / "cache" / "extmods"),
+            "extension_modules": str(root / "extmods"),  # outside cachedir: Loaders wipes cachedir
             "pki_dir": str(root / "pki"),
             "sock_dir": str(root / "sock"),
             "log_file": str(root / "minion.log"),
@@ -233,9 +234,34 @@ def salt_opts(workspace, omero_venv, omero_user):
 
 
 @pytest.fixture(scope="session")
-def loaders(salt_opts):
+def minion_python():
+    """
+    ``cmd.run_all(runas=...)`` reads the user's login environment by running
+    ``su - USER -c <sys.executable>``. A real minion's python (onedir under
+    /opt/saltstack) is executable by everyone; this test run's python lives
+    under /root (0700), so point sys.executable at the system python while
+    the modules run, as on a real minion.
+    """
+    saved = sys.executable
+    if not os.access(saved, os.X_OK) or saved.startswith("/root/"):
+        sys.executable = VENV_PYTHON
+    yield sys.executable
+    sys.executable = saved
+
+
+@pytest.fixture(scope="session")
+def loaders(salt_opts, minion_python):
     from saltfactories.utils.functional import Loaders  # pylint: disable=import-outside-toplevel
 
+    # Salt queues log records in a temporary handler bound to the stderr pytest
+    # had at import time and flushes them at exit, after pytest closed it
+    # ("--- Logging error ---"). Hand them to pytest's log capture instead.
+    try:
+        import salt._logging.impl  # pylint: disable=import-outside-toplevel
+
+        salt._logging.impl.shutdown_temp_handler()
+    except (ImportError, AttributeError):  # pragma: no cover - other salt versions
+        pass
     loaders = Loaders(salt_opts)
     assert "omero.config_batch" in loaders.modules, "the omero execution module did not load"
     assert "omero.config_managed" in loaders.states, "the omero state module did not load"
@@ -308,7 +334,17 @@ def omero_cli(omero_venv, omero_user):
             "HOME": omero_user.pw_dir,
             "LANG": "C.UTF-8",
         }
-        proc = subprocess.run(
+        recording, _SPAWNED.recording = _SPAWNED.recording, False  # not the modules' doing
+        try:
+            proc = _run_as_user(args, env)
+        finally:
+            _SPAWNED.recording = recording
+        if check and proc.returncode != 0:
+            raise AssertionError(f"omero {' '.join(args)} failed: {proc.stderr}")
+        return proc
+
+    def _run_as_user(args, env):
+        return subprocess.run(
             [str(omero_venv / "bin" / "omero"), *args],
             env=env,
             cwd="/",
@@ -320,8 +356,5 @@ def omero_cli(omero_venv, omero_user):
             text=True,
             timeout=120,
         )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"omero {' '.join(args)} failed: {proc.stderr}")
-        return proc
 
     return run
