@@ -108,6 +108,11 @@ def marker(name):
 
 
 def worker(args):
+    # cmd.run_all(runas=...) reads the user's environment with
+    # `su - USER -c <sys.executable>`; a real minion's python is executable by
+    # everyone, a pyenv python under /root (0700) is not.
+    if sys.executable.startswith("/root/") and os.access("/usr/bin/python3", os.X_OK):
+        sys.executable = "/usr/bin/python3"
     user = pwd.getpwnam(args.user)
     work = pathlib.Path(tempfile.mkdtemp(prefix="omero-bench-", dir="/var/tmp"))
     work.chmod(0o755)
@@ -191,6 +196,31 @@ def run_worker(args, out, strace_log=None):
     return json.loads(pathlib.Path(out).read_text())
 
 
+def time_one_cli_call(args):
+    user = pwd.getpwnam(args.user)
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        os.chmod(tmp, 0o755)
+        omerodir = os.path.join(tmp, "omerodir")
+        os.mkdir(omerodir)
+        os.chown(omerodir, user.pw_uid, user.pw_gid)
+        env = {"OMERODIR": omerodir, "HOME": user.pw_dir, "PATH": f"{args.venv}/bin:/usr/bin:/bin"}
+        times = []
+        for value in range(3):
+            start = time.perf_counter()
+            subprocess.run(
+                [os.path.join(args.venv, "bin", "omero"), "config", "set", "omero.web.bench", str(value)],
+                env=env,
+                cwd="/",
+                user=user.pw_uid,
+                group=user.pw_gid,
+                extra_groups=[],
+                check=True,
+                capture_output=True,
+            )
+            times.append(time.perf_counter() - start)
+        return sorted(times)[1]  # median of 3
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", default=DEFAULT_VENV)
@@ -224,7 +254,13 @@ def main():
         capture_output=True,
         text=True,
     ).stdout.strip()
+    cli_seconds = time_one_cli_call(args)
     print(f"omero.config_managed benchmark: omero-web {version}, venv {args.venv}, user {args.user}")
+    print(
+        f"reference: one `omero config set` process takes {cli_seconds:.2f}s here (median of 3);"
+        " one CLI call per key would cost N of them per run"
+    )
+    print("load average during the run: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print("N managed = N-1 properties + 1 appended list (omero.web.middleware), fresh OMERODIR per N")
     print("wall time: run without strace; processes: __context__ counter / strace execve count")
     print()
@@ -235,7 +271,7 @@ def main():
         key = f"{row['n']}:{row['phase']}"
         procs = f"{row['context_processes']} / {external.get(key, 0)}"
         print(
-            f"{row['n']:>4}  {row['phase']:<18} {row['changes']:>7}  {row['seconds']:>8.2f}s  {procs:>34}"
+            f"{row['n']:>4}  {row['phase']:<18} {row['changes']:>7}  {row['seconds']:>8.3f}s  {procs:>34}"
         )
         if traced_row["context_processes"] != external.get(key, 0):
             print(f"      (traced run's context counter: {traced_row['context_processes']})")

@@ -76,6 +76,8 @@ class FakeOmero:
         self.defaults = defaults or {"omero.web.middleware": MIDDLEWARE_DEFAULT}
         self.write = write
         self.fail = fail
+        self.cli_fail = None
+        self.settings_error = None
 
     def __call__(self, cmd, **kwargs):
         self.calls.append((cmd, kwargs))
@@ -98,6 +100,10 @@ class FakeOmero:
             marker, keys = cmd[3], cmd[4:]
             out = marker + json.dumps({k: self.defaults.get(k, []) for k in keys})
             return {"retcode": 0, "stdout": out, "stderr": ""}
+        if cmd[1:2] == ["-c"] and cmd[2] == omero._SETTINGS_CHECK:
+            return {"retcode": 1, "stdout": "", "stderr": self.settings_error or ""}
+        if self.cli_fail:
+            return {"retcode": self.cli_fail[0], "stdout": "", "stderr": self.cli_fail[1]}
         return {"retcode": 0, "stdout": "server { }", "stderr": ""}
 
     @property
@@ -553,3 +559,18 @@ def test_no_values_logged(omerodir, fake, caplog):
     assert "s3cr3t-value" not in caplog.text
     cmd, kwargs = fake.calls[-1]
     assert "s3cr3t-value" not in " ".join(cmd)
+
+
+def test_web_failure_without_reason_is_explained(fake):
+    """`omero web` dies with "Error printing text" when omeroweb.settings
+    cannot load; the module asks the venv why, once."""
+    fake.cli_fail = (170, "Error printing text")
+    fake.settings_error = "ValueError: Unknown server type: bogus."
+    with pytest.raises(CommandExecutionError, match="Error printing text.*Unknown server type: bogus"):
+        omero.web_config_nginx()
+    assert len(fake.calls) == 2
+    fake.cli_fail = (678, "Port conflict: HTTP(4080) and wsgi(4080).")
+    fake.calls.clear()
+    with pytest.raises(CommandExecutionError, match="Port conflict"):
+        omero.web_config_nginx(http=4080)
+    assert len(fake.calls) == 1
