@@ -9,6 +9,7 @@ What the modules write is checked with the real ``omero config get``; what
 """
 
 import json
+import logging
 import os
 import stat
 
@@ -161,7 +162,8 @@ def test_batch_process_counts(mods, omerodir, omero_cli, spawned, loaders):
     assert spawned.count() == 0
 
 
-def test_state_managed_test_mode_then_apply_then_noop(states, omerodir, omero_cli, spawned):
+def test_state_managed_test_mode_then_apply_then_noop(states, omerodir, omero_cli, spawned, caplog):
+    caplog.set_level(logging.DEBUG)
     omero_cli(omerodir, "config", "set", "omero.web.prefix", "/old")
     omero_cli(omerodir, "config", "set", "omero.web.stale", "x")
     omero_cli(omerodir, "config", "set", "omero.other.kept", "y")
@@ -196,6 +198,13 @@ def test_state_managed_test_mode_then_apply_then_noop(states, omerodir, omero_cl
     assert applied.changes["omero.web.secret_key"] == {"old": None, "new": "********"}
     assert SECRET not in json.dumps(applied.raw) and SECRET not in json.dumps(predicted.raw)
     assert cli_get(omero_cli, omerodir, "omero.web.secret_key") == SECRET
+    # Salt's and the modules' log records (not the test harness's own
+    # "Calling state.single(...)" line) never contain the secret, even at DEBUG.
+    salt_log = "\n".join(
+        record.getMessage() for record in caplog.records if not record.name.startswith("saltfactories")
+    )
+    assert "omero.web.secret_key" in salt_log  # the log was captured...
+    assert SECRET not in salt_log  # ...and holds no secret
     assert cli_get(omero_cli, omerodir, "omero.web.stale") is None
     assert cli_get(omero_cli, omerodir, "omero.other.kept") == "y"  # outside the prune prefix
     # the no-op, in test mode and for real: True, no changes, no omero process

@@ -133,6 +133,13 @@ def test_web_lifecycle(mods, omerodir, spawned):
         assert mods.omero.web_start(omerodir=str(omerodir)) is True
         assert spawned.count() == count
         pid = int((omerodir / "var" / "django.pid").read_text())
+        # restart: a new gunicorn master, serving again
+        assert mods.omero.web_restart(keep_sessions=True, omerodir=str(omerodir)) is True
+        assert process_gone(pid)
+        pid = int((omerodir / "var" / "django.pid").read_text())
+        assert mods.omero.web_status(omerodir=str(omerodir)) is True
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v0/servers/", timeout=30) as resp:
+            assert json.loads(resp.read())["data"][0]["server"] == "functional"
     finally:
         assert mods.omero.web_stop(omerodir=str(omerodir)) is True
     assert mods.omero.web_status(omerodir=str(omerodir)) is False
