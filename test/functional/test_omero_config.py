@@ -49,6 +49,13 @@ def test_set_and_get_roundtrip(mods, omerodir, omero_cli, spawned):
         changes = mods.omero.config_set(key, value, omerodir=str(omerodir))
         assert changes == {key: {"old": None, "new": value}}
     assert spawned.count() == len(values)  # one writer process per set
+    # config.xml is owned by the user and not world-readable (umask 027);
+    # checked before any `omero config get`, which rewrites the file
+    config = omerodir / "etc" / "grid" / "config.xml"
+    st = config.stat()
+    assert st.st_uid == omerodir.stat().st_uid
+    assert stat.S_IMODE(st.st_mode) & 0o007 == 0
+    assert stat.S_IMODE((omerodir / "etc" / "grid").stat().st_mode) & 0o007 == 0
     # the real CLI reads what OMERO.web will parse
     assert cli_get(omero_cli, omerodir, "omero.web.prefix") == "/omero"
     assert cli_get(omero_cli, omerodir, "omero.web.application_server.port") == "4090"
@@ -57,11 +64,6 @@ def test_set_and_get_roundtrip(mods, omerodir, omero_cli, spawned):
     assert json.loads(cli_get(omero_cli, omerodir, "omero.web.server_list")) == [["localhost", 4064, "omero"]]
     # read back in-process, by meaning
     assert mods.omero.config_get_all(omerodir=str(omerodir)) == values
-    # config.xml is owned by the user and not world-readable (umask 027)
-    config = omerodir / "etc" / "grid" / "config.xml"
-    st = config.stat()
-    assert st.st_uid == omerodir.stat().st_uid
-    assert stat.S_IMODE(st.st_mode) & 0o007 == 0
     # same meanings, other spellings: nothing to do, nothing spawned
     spawned.reset()
     for key, value in {
