@@ -11,6 +11,9 @@ omero_web-clearsessions-clean-service-dead:
   service.dead:
     - name: {{ unit }}.timer
     - enable: False
+    # Only if the unit exists: else test=True would report a change
+    # ("not present; if created in this state run, it would be stopped").
+    - onlyif: systemctl cat -- {{ unit }}.timer >/dev/null 2>&1
 
 omero_web-clearsessions-clean-file-absent:
   file.absent:

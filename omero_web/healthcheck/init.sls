@@ -8,9 +8,12 @@
 #
 # Not http.wait_for_successful_query: under test=True it never queries, so it
 # polls until its timeout and reports result None (a change) even on a
-# healthy host. Instead cmd.run with `unless` (a single quick probe; a healthy
-# host reports no change, in test mode too) and `stateful` (the wait that
-# follows a restart reports no change either: it changes nothing).
+# healthy host. Instead a `stateful` cmd.run of a small script: the check
+# changes nothing, so it reports no change when OMERO.web answers (also
+# after waiting for it following a restart); under test=True its `test_name`
+# probes once and predicts a change only when OMERO.web does not answer.
+# (No `unless`: see libcmd.jinja for what the first unless/onlyif/creates of
+# a run costs.)
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
@@ -65,8 +68,11 @@ omero_web-healthcheck-cmd-run:
         {{ command | map("quote") | join(" ") }}
         --wait {{ check.timeout }}
         --log {{ (omero_web.omerodir ~ "/var/log/OMEROweb.log") | quote }}
-    - unless: {{ command | map("quote") | join(" ") }}
-    - stateful: True
+    - stateful:
+      - test_name: >-
+          if [ -e {{ check.script | quote }} ]; then
+          {{ command | map("quote") | join(" ") }} --test; else
+          echo 'changed=yes comment="the health check will run after the apply"'; fi
     - require:
       - file: omero_web-healthcheck-file-managed
       - sls: {{ tplroot }}.service

@@ -24,6 +24,9 @@ omero_web-nginx-clean-service-dead:
   service.dead:
     - name: {{ nginx.service }}
     - enable: False
+    # Only if the unit exists: else test=True would report a change
+    # ("not present; if created in this state run, it would be stopped").
+    - onlyif: systemctl cat -- {{ nginx.service }}.service >/dev/null 2>&1
     - require:
       - file: omero_web-nginx-clean-file-absent
 

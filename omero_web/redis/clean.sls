@@ -12,6 +12,9 @@ omero_web-redis-clean-service-dead:
   service.dead:
     - name: {{ omero_web.redis.service }}
     - enable: False
+    # Only if the unit exists: else test=True would report a change
+    # ("not present; if created in this state run, it would be stopped").
+    - onlyif: systemctl cat -- {{ omero_web.redis.service }}.service >/dev/null 2>&1
 
 omero_web-redis-clean-pkg-removed:
   pkg.removed:

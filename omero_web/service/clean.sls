@@ -10,6 +10,9 @@ omero_web-service-clean-service-dead:
   service.dead:
     - name: {{ service.name }}
     - enable: False
+    # Only if the unit exists: else test=True would report a change
+    # ("not present; if created in this state run, it would be stopped").
+    - onlyif: systemctl cat -- {{ service.name }}.service >/dev/null 2>&1
 
 omero_web-service-clean-file-absent:
   file.absent:

@@ -11,6 +11,7 @@
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+{%- from tplroot ~ "/libcmd.jinja" import if_missing with context %}
 {%- set venv = omero_web.venv %}
 {%- set python = omero_web.python %}
 {%- set ice = omero_web.ice %}
@@ -19,20 +20,22 @@
 include:
   - {{ tplroot }}.prerequisites
 
+{%- set create_venv = (python.executable | quote) ~ " -m venv " ~ (venv | quote) %}
+{%- if omero_web.pip.upgrade_pip %}
+{%-   set create_venv = create_venv ~ " && " ~ ((venv ~ "/bin/python") | quote)
+                        ~ " -m pip install --quiet --upgrade pip" %}
+{%- endif %}
+
 # cmd.run, not virtualenv.managed: before Salt 3006.28 virtualenv.managed
 # with `venv_bin: venv` runs `-m venv` with Salt's own (onedir) interpreter,
-# not the platform's python3; `creates` makes the no-op check free.
-# bin/pip is the last file `-m venv` writes (ensurepip), so an interrupted
-# creation is redone. The pip upgrade matters on CentOS 7 (pip 9 cannot
-# install the manylinux2014 wheels of omero-web's dependencies).
+# not the platform's python3. Run only while bin/pip is missing (libcmd.jinja:
+# like `creates`, minus its cost): bin/pip is the last file `-m venv` writes
+# (ensurepip), so an interrupted creation is redone. The pip upgrade matters
+# on CentOS 7 (pip 9 cannot install the manylinux2014 wheels of omero-web's
+# dependencies).
 omero_web-venv-cmd-run:
   cmd.run:
-    - name: >-
-        {{ python.executable | quote }} -m venv {{ venv | quote }}
-{%- if omero_web.pip.upgrade_pip %}
-        && {{ (venv ~ "/bin/python") | quote }} -m pip install --quiet --upgrade pip
-{%- endif %}
-    - creates: {{ venv }}/bin/pip
+    {{ if_missing(venv ~ "/bin/pip", create_venv, "virtualenv " ~ venv) }}
     - require:
       - sls: {{ tplroot }}.prerequisites
 
@@ -51,15 +54,15 @@ omero_web-venv-file-managed-icepy:
     - show_changes: False
 {%- endif %}
 
-# cmd.run with `creates`, not pip.installed: pip.installed cannot tell that a
-# wheel given by URL or path is already installed, so it would reinstall it
-# (and report a change, even under test=True) on every apply. The wheel's
-# dist-info directory is the cheap, exact check.
+# cmd.run, not pip.installed: pip.installed cannot tell that a wheel given by
+# URL or path is already installed, so it would reinstall it (and report a
+# change, even under test=True) on every apply. The wheel's dist-info
+# directory is the cheap, exact check (libcmd.jinja).
 omero_web-venv-cmd-run-icepy:
   cmd.run:
-    - name: >-
-        {{ (venv ~ "/bin/python") | quote }} -m pip install --upgrade {{ wheel | quote }}
-    - creates: {{ site_packages }}/zeroc_ice-{{ ice.version }}.dist-info
+    {{ if_missing(site_packages ~ "/zeroc_ice-" ~ ice.version ~ ".dist-info",
+                  (venv ~ "/bin/python") | quote ~ " -m pip install --upgrade " ~ (wheel | quote),
+                  "IcePy " ~ ice.version) }}
     - require:
       - cmd: omero_web-venv-cmd-run
 {%- if ice.wheel.startswith("salt://") %}

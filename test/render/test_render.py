@@ -53,8 +53,21 @@ def _by_fun(render, fun, ids=None):
     return sorted(sid for sid in ids if render.states[sid]["fun"] == fun)
 
 
+def _icepy_wheel(render):
+    """The wheel that the IcePy state pip-installs."""
+    name = render.args(ICEPY)["name"]
+    return re.search(r"pip install --upgrade (\S+) &&", name).group(1)
+
+
+def _no_run_checks(render):
+    """No creates/onlyif/unless outside clean.sls (see libcmd.jinja)."""
+    for sid in render.applied():
+        for check in ("creates", "onlyif", "unless"):
+            assert check not in render.states[sid]["args"], (sid, check)
+
+
 def _health_url(render):
-    return render.args(HEALTH)["unless"].split()[2]
+    return render.args(HEALTH)["name"].split()[2]
 
 
 @pytest.fixture(params=sorted(OSES))
@@ -87,16 +100,21 @@ def test_python_venv_and_icepy_wheel_per_os(os_render):
     tag = "cp" + version.replace(".", "")
     assert render.mapdata["python"] == {"executable": "/usr/bin/python3", "version": version}
     venv = render.args(VENV)
-    assert venv["name"].startswith("/usr/bin/python3 -m venv /opt/omero/web/venv3")
-    assert venv["creates"] == "/opt/omero/web/venv3/bin/pip"
+    assert venv["name"].startswith("if [ -e /opt/omero/web/venv3/bin/pip ]; then")
+    assert "else /usr/bin/python3 -m venv /opt/omero/web/venv3 && " in venv["name"]
+    assert "[ -e /opt/omero/web/venv3/bin/pip ]" in venv["stateful"][0]["test_name"]
     icepy = render.args(ICEPY)
-    wheel = icepy["name"].split()[-1]
+    wheel = _icepy_wheel(render)
     assert re.search(r"/zeroc_ice-3\.6\.5-{0}-{0}m?-".format(tag), wheel), wheel
-    assert icepy["creates"] == (
-        "/opt/omero/web/venv3/lib/python{}/site-packages/zeroc_ice-3.6.5.dist-info".format(
-            version))
+    assert icepy["name"].startswith(
+        "if [ -e /opt/omero/web/venv3/lib/python{}/site-packages/zeroc_ice-3.6.5.dist-info ]"
+        .format(version))
     if name == "centos7":
         assert wheel == WALKTHROUGH_CENTOS7_WHEEL
+
+
+def test_no_costly_run_checks(os_render):
+    _no_run_checks(os_render[1])
 
 
 def test_omero_web_cap_only_on_centos7(os_render):
@@ -257,10 +275,11 @@ def test_healthcheck_through_nginx(os_render):
     _, render = os_render
     check = render.args(HEALTH)
     assert _health_url(render) == "http://127.0.0.1:80/omero/webclient/login/"
-    assert "--host omero.example.org" in check["unless"]
-    assert "--wait 120" in check["name"] and "--wait" not in check["unless"]
+    probe = check["stateful"][0]["test_name"]
+    assert "--host omero.example.org" in check["name"] and "--host omero.example.org" in probe
+    assert "--wait 120" in check["name"] and "--wait" not in probe
+    assert "--test" in probe
     assert "/opt/omero/web/omero-web/var/log/OMEROweb.log" in check["name"]
-    assert check["stateful"] is True
     assert {"sls": "omero_web.service"} in check["require"]
 
 
@@ -404,7 +423,7 @@ def test_nginx_off(variant):
     assert not any(render.states[sid]["sls"] == "omero_web.nginx" for sid in render.applied())
     assert render.args(UNIT)["context"]["requires"] == []
     assert _health_url(render) == "http://127.0.0.1:4080/omero/webclient/login/"
-    assert "--host" not in render.args(HEALTH)["unless"]
+    assert "--host" not in render.args(HEALTH)["name"]
     assert {"sls": "omero_web.nginx"} not in render.args(SERVICE)["require"]
 
 
@@ -470,7 +489,7 @@ def test_clearsessions_disabled_removes_the_timer(variant):
 def test_local_wheel(variant):
     render = variant("wheel_local")
     wheel = "/srv/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
-    assert render.args(ICEPY)["name"].endswith(" " + wheel)
+    assert _icepy_wheel(render) == wheel
     assert "omero_web-venv-file-managed-icepy" not in render.states
 
 
@@ -480,7 +499,7 @@ def test_salt_wheel_is_cached_first(variant):
     assert cached["source"] == "salt://wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
     assert cached["name"] == (
         "/var/cache/omero-web/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl")
-    assert render.args(ICEPY)["name"].endswith(" " + cached["name"])
+    assert _icepy_wheel(render) == cached["name"]
     assert {"file": "omero_web-venv-file-managed-icepy"} in render.args(ICEPY)["require"]
 
 
