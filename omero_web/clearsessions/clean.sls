@@ -13,6 +13,8 @@ omero_web-clearsessions-clean-service-dead:
     - enable: False
     # Only if the unit exists: else test=True would report a change
     # ("not present; if created in this state run, it would be stopped").
+    # (With sessions:clear:enabled false this runs on every apply; onlyif
+    # costs a state loader scan, a fraction of a second, see libcmd.jinja.)
     - onlyif: systemctl cat -- {{ unit }}.timer >/dev/null 2>&1
 
 omero_web-clearsessions-clean-file-absent:
