@@ -620,7 +620,16 @@ def config_get(key, raw=False, user=None, omerodir=None, venv=None):
     return text if raw else _decode(text)
 
 
-def config_get_all(raw=False, user=None, omerodir=None, venv=None):
+def _is_secret(key):
+    lowered = key.lower()
+    return (
+        lowered == "omero.web.secret_key"
+        or lowered.endswith("password")
+        or lowered.endswith("pass")
+    )
+
+
+def config_get_all(raw=False, show_password=False, user=None, omerodir=None, venv=None):
     """
     Return all properties of the active profile as a dict (in-process read,
     no ``omero`` process). ``omero.config.*`` bookkeeping keys are left out.
@@ -628,17 +637,28 @@ def config_get_all(raw=False, user=None, omerodir=None, venv=None):
     raw : False
         Return the texts as stored instead of their meaning.
 
+    show_password : False
+        Like ``omero config get --show-password``: without it, the values of
+        secrets (``omero.web.secret_key``, keys ending in ``password`` or
+        ``pass``) are shown as ``********``. ``config_get`` of a single key
+        always returns its value.
+
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' omero.config_get_all
+        salt '*' omero.config_get_all raw=True show_password=True
     """
     user, omerodir, venv = _resolve(user, omerodir, venv)
     props = _read_config(omerodir)
-    if raw:
-        return dict(sorted(props.items()))
-    return {key: _decode(text) for key, text in sorted(props.items())}
+    result = {}
+    for key, text in sorted(props.items()):
+        if not show_password and _is_secret(key) and text:
+            result[key] = "********"
+        else:
+            result[key] = text if raw else _decode(text)
+    return result
 
 
 def config_plan(

@@ -574,3 +574,18 @@ def test_web_failure_without_reason_is_explained(fake):
     with pytest.raises(CommandExecutionError, match="Port conflict"):
         omero.web_config_nginx(http=4080)
     assert len(fake.calls) == 1
+
+
+def test_get_all_masks_secrets_unless_asked(omerodir):
+    write_config(
+        omerodir,
+        {"omero.web.secret_key": "k3y", "omero.db.pass": "pw", "omero.ldap.Password": "", "omero.web.prefix": "/p"},
+    )
+    assert omero.config_get_all() == {
+        "omero.web.secret_key": "********",
+        "omero.db.pass": "********",
+        "omero.ldap.Password": "",
+        "omero.web.prefix": "/p",
+    }
+    assert omero.config_get_all(show_password=True)["omero.web.secret_key"] == "k3y"
+    assert omero.config_get("omero.db.pass") == "pw"
