@@ -44,11 +44,13 @@ def pillar_tree(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def salt_master(salt_factories, pillar_tree):
+def salt_master(salt_factories, pillar_tree, tmp_path_factory):
     """A real salt-master on 127.0.0.1 (random ports), file_roots = this checkout."""
     factory = salt_factories.salt_master_daemon(
         MASTER_ID,
         defaults={
+            # Under pytest's temporary directory, not a fixed /tmp/<id> that stays.
+            "root_dir": str(tmp_path_factory.mktemp("salt-master")),
             # First in each list (the factories append their own empty dir).
             "file_roots": {"base": [REPO]},
             "pillar_roots": {"base": [pillar_tree["path"]]},
