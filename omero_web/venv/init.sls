@@ -69,9 +69,23 @@ omero_web-venv-cmd-run-icepy:
       - file: omero_web-venv-file-managed-icepy
 {%- endif %}
 
+{%- if opts.get("test") and not salt["file.file_exists"](venv ~ "/bin/pip") %}
+{#- test=True before the venv exists: pip.installed would fail (no pip to
+    ask), failing everything after it; predict the install instead. #}
+
+omero_web-venv-test-succeed_with_changes:
+  test.succeed_with_changes:
+    - name: >-
+        pip install into the new virtualenv {{ venv }}:
+        {{ omero_web.derived.pip_packages | join(" ") }}
+    - require:
+      - cmd: omero_web-venv-cmd-run-icepy
+{%- else %}
+
 omero_web-venv-pip-installed:
   pip.installed:
     - pkgs: {{ omero_web.derived.pip_packages | json }}
     - bin_env: {{ venv }}
     - require:
       - cmd: omero_web-venv-cmd-run-icepy
+{%- endif %}

@@ -127,6 +127,8 @@ VARIANTS.update(
         "clean_pkgs": ("centos7", {"clean": {"pkgs": True}}, "omero_web.clean"),
         "bad_workers": ("debian12", {"gunicorn": {"workers": -1}}, "omero_web.config"),
         "typo_key": ("debian12", {"gunicron": {"workers": 2}}, "omero_web.config"),
+        # test=True on a host without the venv (this machine)
+        "dry_run_fresh": ("debian12", {}, "omero_web.venv test=True"),
     }
 )
 
@@ -259,7 +261,7 @@ def _render(base, extmods, name):
         yaml.safe_dump(variant_pillar(name), handle, sort_keys=False)
     grains = dict(COMMON_GRAINS, **OSES[os_name])
     _write_config(root / "conf", root / "cache", extmods, pillar_dir, grains)
-    proc, data = _salt_call(root / "conf", "state.show_sls", sls)
+    proc, data = _salt_call(root / "conf", "state.show_sls", *sls.split())
     if data is None:
         data = ["salt-call failed (rc {}): {}".format(proc.returncode, proc.stderr[-3000:])]
     return Render(name, data, proc.stderr)

@@ -531,3 +531,12 @@ def test_unsynced_modules_say_how_to_sync(unsynced_render):
     assert not unsynced_render.ok
     message = "\n".join(str(error) for error in unsynced_render.errors)
     assert "saltutil.sync_all" in message
+
+
+def test_dry_run_before_the_venv_exists_predicts_the_pip_install(variant):
+    """pip.installed cannot run under test=True without the venv's pip."""
+    render = variant("dry_run_fresh")
+    assert PIP not in render.states
+    predicted = render.args("omero_web-venv-test-succeed_with_changes")
+    assert "omero-web>=5.6.1" in predicted["name"]
+    assert PIP in variant("debian12").states
