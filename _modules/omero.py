@@ -492,12 +492,40 @@ def _normalize_args(properties, appends, removals, unsets):
     return properties, appends, removals, sorted(set(unsets))
 
 
+def _defaults_cache_file(venv):
+    """
+    Where OMERO.web's default lists are kept between runs: in the minion's
+    cachedir, one file per venv and omero-web version (the defaults only
+    change with omero-web), so a no-op run spawns no process for them.
+    """
+    cachedir = (globals().get("__opts__") or {}).get("cachedir")
+    installed = version(venv=venv)
+    if not cachedir or not installed:
+        return None
+    import hashlib  # pylint: disable=import-outside-toplevel
+
+    tag = hashlib.sha256(venv.encode("utf-8")).hexdigest()[:12]
+    return os.path.join(cachedir, "omero", "defaults-%s-%s.json" % (tag, installed))
+
+
 def _list_defaults(keys, user, omerodir, venv):
     """
-    OMERO.web's built-in default lists for ``keys`` (cached per run).
+    OMERO.web's built-in default lists for ``keys`` (cached per run, and on
+    disk per omero-web version).
     """
     cache = __context__.setdefault(_CONTEXT_DEFAULTS, {})
     missing = sorted(k for k in keys if (venv, k) not in cache)
+    cache_file = _defaults_cache_file(venv) if missing else None
+    if cache_file:
+        try:
+            with open(cache_file, encoding="utf-8") as handle:
+                stored = json.load(handle)
+            for key in missing:
+                if isinstance(stored.get(key), list):
+                    cache[(venv, key)] = stored[key]
+        except (OSError, ValueError):
+            pass
+        missing = [k for k in missing if (venv, k) not in cache]
     if missing:
         out = _omero_run(
             [_MARKER] + missing,
@@ -510,6 +538,16 @@ def _list_defaults(keys, user, omerodir, venv):
         values = _marked_json(out, "omero defaults")
         for key in missing:
             cache[(venv, key)] = values[key]
+        if cache_file:
+            stored = {k: v for (env, k), v in cache.items() if env == venv}
+            try:
+                os.makedirs(os.path.dirname(cache_file), mode=0o700, exist_ok=True)
+                tmp = cache_file + ".tmp"
+                with open(tmp, "w", encoding="utf-8") as handle:
+                    json.dump(stored, handle)
+                os.replace(tmp, cache_file)
+            except OSError as exc:
+                log.debug("omero: cannot keep default lists in %s: %s", cache_file, exc)
     return {k: list(cache[(venv, k)]) for k in keys}
 
 
@@ -546,8 +584,13 @@ def _plan_texts(
             changes[key] = (old, text)
 
     list_keys = sorted(set(appends) | set(removals))
+    # With prune, an appended list is exactly OMERO.web's default list plus
+    # the declared values: values appended earlier and no longer declared
+    # (or added by hand) are dropped.
     need_defaults = [
-        k for k in list_keys if k not in current and k.startswith("omero.web.")
+        k
+        for k in list_keys
+        if k.startswith("omero.web.") and (k not in current or (prune and k in appends))
     ]
     defaults = _list_defaults(need_defaults, user, omerodir, venv) if need_defaults else {}
     for key in list_keys:
@@ -557,6 +600,8 @@ def _plan_texts(
         else:
             base = defaults.get(key, [])
         new = list(base)
+        if prune and key in appends:
+            new = list(defaults.get(key, []))
         drop = {_element_key(v) for v in removals.get(key, [])}
         if drop:
             new = [v for v in new if _element_key(v) not in drop]

@@ -266,13 +266,47 @@ def test_noop_plan_spawns_nothing(omerodir, fake, context):
             "omero.web.application_server.port": 4080,
         },
         appends={"omero.web.apps": ["omero_figure"]},
-        prune=True,
+        prune=False,
     )
     assert plan == {}
     assert fake.calls == []
     assert context.get("omero.processes", 0) == 0
     assert omero.config_batch(properties={"omero.web.debug": "true"}) == {}
     assert fake.calls == []
+
+
+def _fake_omero_web_install(venv, version="5.33.2"):
+    dist = venv / "lib" / "python3.11" / "site-packages" / ("omero_web-%s.dist-info" % version)
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: omero-web\nVersion: %s\n\n" % version)
+
+
+def test_prune_resets_appended_lists_to_default_plus_declared(omerodir, fake, context):
+    stale = {"index": 5, "class": "no_such.Middleware"}
+    current = MIDDLEWARE_DEFAULT + [stale, {"index": 0, "class": "w.W"}]
+    write_config(omerodir, {"omero.web.middleware": json.dumps(current)})
+    appends = {"omero.web.middleware": [{"index": 0, "class": "w.W"}]}
+    plan = omero.config_plan(appends=appends, prune=True)
+    assert plan["omero.web.middleware"]["new"] == MIDDLEWARE_DEFAULT + [{"index": 0, "class": "w.W"}]
+    # without prune, append --set semantics: nothing to do
+    assert omero.config_plan(appends=appends) == {}
+
+
+def test_default_lists_are_kept_on_disk_per_omero_web_version(omerodir, fake, venv, tmp_path):
+    _fake_omero_web_install(venv)
+    cachedir = tmp_path / "cache"
+    omero.__opts__["cachedir"] = str(cachedir)
+    try:
+        appends = {"omero.web.middleware": [{"index": 0, "class": "w.W"}]}
+        omero.config_plan(appends=appends)
+        assert len(fake.calls) == 1  # read OMERO.web's defaults once
+        omero.__context__.clear()  # a new salt-call run
+        plan = omero.config_plan(appends=appends)
+        assert len(fake.calls) == 1  # ...then from the minion's cachedir
+        assert plan["omero.web.middleware"]["new"] == MIDDLEWARE_DEFAULT + [{"index": 0, "class": "w.W"}]
+        assert list((cachedir / "omero").glob("defaults-*-5.33.2.json"))
+    finally:
+        omero.__opts__.pop("cachedir", None)
 
 
 def test_plan_set_unset_prune(omerodir, fake):
@@ -387,8 +421,8 @@ def test_batch_one_process_for_all_changes(omerodir, fake, context, venv):
         prune=True,
     )
     assert len(changes) == 23
-    assert len(fake.calls) == 1
-    cmd, kwargs = fake.calls[0]
+    assert len(fake.calls) == 2  # the defaults of omero.web.apps (prune), then the write
+    cmd, kwargs = fake.calls[-1]
     assert cmd[:2] == [str(venv / "bin" / "python"), "-c"]
     assert kwargs["runas"] == USER
     assert kwargs["python_shell"] is False
@@ -403,12 +437,13 @@ def test_batch_one_process_for_all_changes(omerodir, fake, context, venv):
     assert request["new"]["omero.web.stale"] is None
     after = read_profile(omerodir)
     assert after["omero.web.prefix"] == "/omero"
-    assert json.loads(after["omero.web.apps"]) == ["a", "b"]
+    # prune: the list is OMERO.web's default ([]) plus what is declared
+    assert json.loads(after["omero.web.apps"]) == ["b"]
     assert "omero.web.stale" not in after
-    assert context["omero.processes"] == 1
+    assert context["omero.processes"] == 2
     # and now it is a no-op
     assert omero.config_batch(properties={"omero.web.prefix": "/omero"}) == {}
-    assert len(fake.calls) == 1
+    assert len(fake.calls) == 2
 
 
 def test_batch_read_back_mismatch_raises(omerodir, fake):

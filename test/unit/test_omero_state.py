@@ -148,25 +148,30 @@ def test_managed_changes_then_noop(omerodir, fake, dry_run):
     expected = {
         "omero.web.prefix": {"old": "/old", "new": "/omero"},
         "omero.web.debug": {"old": None, "new": False},
-        "omero.web.apps": {"old": ["a"], "new": ["a", "b"]},
+        # prune: the list is OMERO.web's default ([]) plus what is declared
+        "omero.web.apps": {"old": ["a"], "new": ["b"]},
         "omero.web.stale": {"old": 1, "new": None},
     }
     ret = omero_state.config_managed("cfg", **kwargs)
     assert_contract(ret, "cfg")
     assert ret["changes"] == expected
+    writes = lambda: [c for c in fake.calls if c[0][2] == omero._WRITER]  # noqa: E731
     if dry_run:
         assert ret["result"] is None
         assert read_profile(omerodir) == before  # nothing written
-        assert fake.calls == []
+        assert writes() == []
+        # prune of an appended list reads OMERO.web's default list, only that
+        assert all(c[0][2] == omero._DEFAULTS for c in fake.calls)
         return
     assert ret["result"] is True
-    assert len(fake.calls) == 1
+    assert len(writes()) == 1
+    assert len(fake.calls) == 2  # the default list of omero.web.apps, then the write
     after = read_profile(omerodir)
     assert after["omero.web.prefix"] == "/omero" and after["omero.web.debug"] == "false"
     assert "omero.web.stale" not in after
     again = omero_state.config_managed("cfg", **kwargs)
     assert again["result"] is True and again["changes"] == {}
-    assert len(fake.calls) == 1  # the no-op spawned nothing
+    assert len(fake.calls) == 2  # the no-op spawned nothing
 
 
 def test_managed_noop_in_test_mode_is_true(omerodir, fake):
