@@ -61,6 +61,25 @@ DEFAULT_PACKAGES = {
 
 NGINX_EXTRA = "omero.web.nginx_server_extra_config"
 
+#: Properties that only the formula's structured pillar keys set: derive()
+#: unsets each one the current pillar does not use.
+OWNED_PROPERTIES = (
+    "omero.web.prefix",
+    "omero.web.static_url",
+    "omero.web.caches",
+    "omero.web.session_engine",
+    "omero.web.wsgi_threads",
+    "omero.web.wsgi_worker_connections",
+    "omero.web.wsgi_args",
+    "omero.web.cors_origin_allow_all",
+    "omero.web.cors_origin_whitelist",
+    "omero.web.secure",
+    "omero.web.session_cookie_secure",
+    "omero.web.csrf_cookie_secure",
+    "omero.web.csrf_trusted_origins",
+    NGINX_EXTRA,
+)
+
 HIDDEN = "<hidden>"
 
 _SPECIFIER = re.compile(r"^\s*(===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9][A-Za-z0-9.*+!_-]*\s*$")
@@ -295,6 +314,9 @@ def derive(mapdata, grains=None):
         whether the SELinux states apply on this host.
     ``secrets``
         the property keys whose values must never be shown.
+    ``unsets``, ``removals``
+        formula-owned properties this pillar does not use (to unset), and
+        formula-owned middleware entries it does not use (to remove).
 
     CLI Example:
 
@@ -442,6 +464,17 @@ def derive(mapdata, grains=None):
             lines.append("location / { return 404; }")
         properties[NGINX_EXTRA] = lines
 
+    # Properties and list values the formula owns but this pillar does not
+    # use (prefix removed, sessions back on files, CORS or WhiteNoise off...):
+    # unset or removed, so turning a feature off in pillar turns it off in
+    # OMERO.web too, without `prune`.
+    unsets = sorted(key for key in OWNED_PROPERTIES if key not in properties)
+    removals = {}
+    declared_middleware = appends.get(MIDDLEWARE, [])
+    for middleware in [WHITENOISE_MIDDLEWARE] + list(CORS_MIDDLEWARE):
+        if middleware not in declared_middleware:
+            removals.setdefault(MIDDLEWARE, []).append(dict(middleware))
+
     secrets = sorted(
         {key for key in properties if is_secret(key) or _holds_url_password(properties[key])}
         | {key for key in appends if is_secret(key) or _holds_url_password(appends[key])}
@@ -464,6 +497,8 @@ def derive(mapdata, grains=None):
         "selinux": selinux,
         "tls": tls,
         "secrets": secrets,
+        "unsets": unsets,
+        "removals": removals,
     }
 
 

@@ -234,6 +234,7 @@ def config_managed(
     properties=None,
     appends=None,
     removals=None,
+    unsets=None,
     prune=False,
     prune_prefix="omero.web.",
     user=None,
@@ -260,6 +261,9 @@ def config_managed(
     removals
         ``{key: [values]}`` that must not be in list properties.
 
+    unsets
+        ``[keys]`` that must not be set (ignored for keys in ``properties``).
+
     prune : False
         Unset every property under ``prune_prefix`` that is not named above
         (drift correction); each one is reported in the changes.
@@ -284,6 +288,7 @@ def config_managed(
         properties=properties,
         appends=appends,
         removals=removals,
+        unsets=[key for key in unsets or [] if key not in (properties or {})],
         prune=prune,
         prune_prefix=prune_prefix,
         user=user,

@@ -21,6 +21,9 @@ omero_web-config-omero-config_managed:
     - name: {{ omero_web.omerodir }}/etc/grid/config.xml
     - properties: {{ omero_web.derived.properties | json }}
     - appends: {{ omero_web.derived.appends | json }}
+    # formula-owned properties and middleware this pillar does not use
+    - removals: {{ omero_web.derived.removals | json }}
+    - unsets: {{ omero_web.derived.unsets | json }}
     - prune: {{ omero_web.prune | json }}
     - user: {{ omero_web.user }}
     - omerodir: {{ omero_web.omerodir }}

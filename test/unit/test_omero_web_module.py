@@ -101,6 +101,8 @@ def test_pillar_example_derives_the_walkthrough():
         "selinux",
         "tls",
         "secrets",
+        "unsets",
+        "removals",
     }
     assert result["properties"] == {
         "omero.web.server_list": [["localhost", 4064, "omero"]],
@@ -699,3 +701,22 @@ def test_secrets_lists_secret_keys():
 )
 def test_is_secret(key, secret):
     assert omero_web.is_secret(key) is secret
+
+
+def test_formula_owned_properties_unused_by_the_pillar_are_unset():
+    result = derive(mapdata(prefix="", sessions={"backend": "file"}, cors={"enabled": False}))
+    for key in ("omero.web.prefix", "omero.web.static_url", "omero.web.caches",
+                "omero.web.session_engine", "omero.web.cors_origin_whitelist",
+                "omero.web.cors_origin_allow_all"):
+        assert key in result["unsets"]
+        assert key not in result["properties"]
+    # CORS off: its middleware entries are removed, WhiteNoise's kept
+    removed = result["removals"]["omero.web.middleware"]
+    assert {"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"} in removed
+    assert all("whitenoise" not in m["class"] for m in removed)
+
+
+def test_owned_properties_in_use_are_never_unset():
+    result = derive(mapdata(prefix="/omero", sessions={"backend": "redis"}))
+    assert not set(result["unsets"]) & set(result["properties"])
+    assert "omero.web.prefix" not in result["unsets"]
