@@ -16,6 +16,7 @@ master always stops with the session).
 """
 import os
 import shutil
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +26,8 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from master_harness import (  # noqa: E402
-    APPLY_TIMEOUT, MASTER_ID, PILLAR_FIXTURES, REPO, SITES, MinionHost, kitchen, log,
-    salt_json, site_pillar)
+    APPLY_TIMEOUT, MASTER_ID, PILLAR_FIXTURES, REPO, SITE_REDIS_PORT, SITES, MinionHost, kitchen,
+    log, salt_json, site_pillar)
 
 @pytest.fixture(scope="module")
 def pillar_tree(tmp_path_factory):
@@ -88,6 +89,27 @@ def _accepted_keys(salt_key_cli):
     return set(data.get("minions") or []), set(data.get("minions_pre") or [])
 
 
+def _ports_must_be_free(hosts):
+    """The hosts share this machine's network namespace: their ports must be free."""
+    wanted = {}
+    for name in hosts:
+        pillar = site_pillar(name)
+        wanted[pillar["nginx"]["port"]] = "%s nginx" % name
+        wanted[pillar["gunicorn"]["port"]] = "%s gunicorn" % name
+        if name in SITE_REDIS_PORT:
+            wanted[SITE_REDIS_PORT[name]] = "%s redis" % name
+    out = subprocess.run(["ss", "-Hltn"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    busy = set()
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[3].rpartition(":")[2].isdigit():
+            busy.add(int(fields[3].rpartition(":")[2]))
+    taken = {port: what for port, what in wanted.items() if port in busy}
+    if taken:
+        raise AssertionError("ports already in use on this machine: %s" % ", ".join(
+            "%d (for %s)" % item for item in sorted(taken.items())))
+
+
 @pytest.fixture(scope="module")
 def minions(salt_master, salt_cli, salt_key_cli, pillar_tree):
     """Two fresh kitchen hosts, each with a salt-minion connected to the master."""
@@ -107,6 +129,9 @@ def minions(salt_master, salt_cli, salt_key_cli, pillar_tree):
             log("destroying %s failed: %s" % (host.name, err))
 
     try:
+        for host in hosts.values():
+            host.stop()  # a host left over by an earlier run (OMERO_WEB_KEEP_HOSTS)
+        _ports_must_be_free(hosts)
         kitchen.ensure_golden()  # once, before the two copies run side by side
         with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             for future in [pool.submit(bring_up, h) for h in hosts.values()]:
