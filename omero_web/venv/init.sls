@@ -8,6 +8,9 @@
 # django-redis, django-cors-headers, gevent and the apps' packages
 # (omero_web.derive -> pip_packages). One pip state only: each one lists the
 # venv's packages on every apply (about a second).
+# The walkthrough's `pip install futures` (sync workers with threads) is not
+# done: futures backports concurrent.futures to Python 2, it is part of
+# Python 3's standard library.
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}

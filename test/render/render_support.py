@@ -127,6 +127,11 @@ VARIANTS.update(
         "clean_pkgs": ("centos7", {"clean": {"pkgs": True}}, "omero_web.clean"),
         "bad_workers": ("debian12", {"gunicorn": {"workers": -1}}, "omero_web.config"),
         "typo_key": ("debian12", {"gunicron": {"workers": 2}}, "omero_web.config"),
+        "tofs": (
+            "rocky9",
+            {"tofs": {"source_dirs": ["salt://site/omero_web"], "files_switch": ["os_family"],
+                      "source_files": {"omero-web.service.jinja": ["my.service.jinja"]}}},
+        ),
         # test=True on a host without the venv (this machine)
         "dry_run_fresh": ("debian12", {}, "omero_web.venv test=True"),
     }

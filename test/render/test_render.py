@@ -540,3 +540,19 @@ def test_dry_run_before_the_venv_exists_predicts_the_pip_install(variant):
     predicted = render.args("omero_web-venv-test-succeed_with_changes")
     assert "omero-web>=5.6.1" in predicted["name"]
     assert PIP in variant("debian12").states
+
+
+def test_templates_can_be_overridden(variant):
+    """TOFS-like: site directories, then per-grain folders, then files/default."""
+    render = variant("tofs")
+    assert render.args(UNIT)["source"] == [
+        "salt://site/omero_web/my.service.jinja",
+        "salt://omero_web/files/RedHat/my.service.jinja",
+        "salt://omero_web/files/default/omero-web.service.jinja",
+    ]
+    timer = render.args("omero_web-clearsessions-file-managed")["names"][1]
+    assert timer["/etc/systemd/system/omero-web-clearsessions.timer"][0]["source"] == [
+        "salt://site/omero_web/omero-web-clearsessions.timer.jinja",
+        "salt://omero_web/files/RedHat/omero-web-clearsessions.timer.jinja",
+        "salt://omero_web/files/default/omero-web-clearsessions.timer.jinja",
+    ]
