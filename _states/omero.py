@@ -135,6 +135,16 @@ def _manage(
     try:
         plan = __salt__["omero.config_plan"](**kwargs)
     except (CommandExecutionError, SaltInvocationError) as exc:
+        if __opts__["test"] and _not_installed_yet(user, omerodir, venv):
+            # A dry run on a fresh host: the user, OMERODIR or venv that
+            # earlier states create do not exist yet. Everything is new.
+            ret["result"] = None
+            ret["changes"] = _mask_changes(_fresh_plan(properties, appends))
+            ret["comment"] = (
+                "OMERO.web is not installed yet: every property would be set "
+                "(appended lists start from OMERO.web's default list)"
+            )
+            return ret
         ret["comment"] = _scrub(f"Cannot read the OMERO configuration: {exc}", secrets)
         return ret
     if not plan:
@@ -165,6 +175,32 @@ def _manage(
     ret["result"] = True
     ret["comment"] = f"{len(changes)} OMERO properties changed: {_keys(changes)}"
     return ret
+
+
+def _not_installed_yet(user, omerodir, venv):
+    """Whether the OMERO.web user, OMERODIR or venv does not exist yet."""
+    import pwd  # pylint: disable=import-outside-toplevel
+
+    paths = __salt__["omero.paths"](user=user, omerodir=omerodir, venv=venv)
+    try:
+        pwd.getpwnam(paths["user"])
+    except KeyError:
+        return True
+    return not (
+        os.path.isdir(paths["omerodir"])
+        and os.path.exists(os.path.join(paths["venv"], "bin", "omero"))
+    )
+
+
+def _fresh_plan(properties, appends):
+    """What a first write would change: ``{key: (old, new)}`` display form."""
+    plan = {}
+    for key, value in (properties or {}).items():
+        if value is not None:
+            plan[key] = {"old": None, "new": value}
+    for key, values in (appends or {}).items():
+        plan[key] = {"old": None, "new": list(values)}
+    return plan
 
 
 def config_set(name, value, user=None, omerodir=None, venv=None):

@@ -72,7 +72,7 @@ omero_web-healthcheck-cmd-run:
       - test_name: >-
           if [ -e {{ check.script | quote }} ]; then
           {{ command | map("quote") | join(" ") }} --test; else
-          echo 'changed=yes comment="the health check will run after the apply"'; fi
+          echo 'changed=no comment="the health check will run after the apply"'; fi
     - require:
       - file: omero_web-healthcheck-file-managed
       - sls: {{ tplroot }}.service

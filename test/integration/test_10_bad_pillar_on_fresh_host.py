@@ -56,3 +56,24 @@ def test_bad_pillar_fails_early_and_changes_nothing(fresh, overrides, expected):
     assert before == after, "the host changed although the pillar was rejected"
     # The secret from pillar.example must never be echoed in an error.
     assert "change-me-to-a-long-random-string" not in output
+
+
+def test_dry_run_on_fresh_host_predicts_the_first_converge(fresh):
+    """test=True on a fresh host names exactly the states the first apply changes."""
+    import kitchen
+    pillar = kitchen.kitchen_pillar()
+    fresh.write_pillar(pillar)
+    before = fresh.run(SNAPSHOT).stdout
+    dry = fresh.apply(test=True)
+    assert dry.ok, dry.summary()
+    assert fresh.run(SNAPSHOT).stdout == before, "test=True changed the host"
+    real = fresh.apply()
+    assert real.ok, real.summary()
+    print("first converge:", real.summary())
+    predicted = sorted(map(real.state_id, dry.predicted))
+    changed = sorted(map(real.state_id, real.changed))
+    assert predicted == changed
+    # the conftest's converge() now knows pillar.example is applied
+    import json
+    fresh.current = json.dumps(pillar, sort_keys=True)
+    fresh.pillar = pillar["omero_web"]

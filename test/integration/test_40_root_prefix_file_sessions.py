@@ -2,7 +2,8 @@
 
 pillar.example serves OMERO.web under /omero; this scenario unsets the prefix
 (omero.web.prefix and static_url go away, nginx serves /), switches sessions
-to Django's file store and CORS to allow_all, on the same host.
+to Django's file store and CORS to allow_all, on the same host. No `prune`:
+the formula unsets the properties it owns and no longer uses by itself.
 """
 import pytest
 
@@ -12,7 +13,6 @@ OVERRIDES = {
     "prefix": "",
     "sessions": {"backend": "file"},
     "cors": {"allow_all": True, "whitelist": []},
-    "prune": True,
 }
 
 

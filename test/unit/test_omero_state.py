@@ -388,3 +388,27 @@ def test_virtual_needs_execution_module():
     finally:
         omero_state.__salt__.update(saved)
 
+
+
+def test_dry_run_on_a_fresh_host_predicts_every_property(omerodir, fake, opts, venv):
+    """Before the user/venv exist (a first apply with test=True), the state
+    predicts the first write instead of failing."""
+    opts["test"] = True
+    kwargs = {
+        "properties": {"omero.web.prefix": "/omero", "omero.web.secret_key": "s3cret"},
+        "appends": {"omero.web.apps": ["omero_figure"]},
+        "user": "no-such-user-omero-web",
+    }
+    ret = omero_state.config_managed("cfg", **kwargs)
+    assert ret["result"] is None
+    assert ret["changes"] == {
+        "omero.web.prefix": {"old": None, "new": "/omero"},
+        "omero.web.secret_key": {"old": None, "new": "********"},
+        "omero.web.apps": {"old": None, "new": ["omero_figure"]},
+    }
+    assert "s3cret" not in ret["comment"]
+    assert fake.calls == []
+    # a real run still fails clearly
+    opts["test"] = False
+    ret = omero_state.config_managed("cfg", **kwargs)
+    assert ret["result"] is False and "no-such-user-omero-web" in ret["comment"]

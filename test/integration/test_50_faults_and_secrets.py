@@ -1,0 +1,134 @@
+"""Faults and secrets on the real host (issue 6).
+
+* a changed secret_key is never shown: not in state output (real and
+  test=True, even at debug log level), not in Salt's log or cache;
+* config.xml and OMERODIR's etc/ are not world-readable;
+* an apply killed during the pip step, then re-applied, converges and leaves
+  a valid config.xml;
+* a health check that fails (OMERO.web not answering through nginx) fails the
+  apply with the URL and the last lines of OMEROweb.log; fixing the pillar
+  converges again.
+"""
+import signal
+import time
+
+import pytest
+
+import kitchen
+
+SECRET = "s3cr3t-value-that-must-never-be-printed-0123456789"
+
+
+@pytest.fixture(scope="module")
+def web(host):
+    host.converge()
+    return host
+
+
+def _apply_with(web, overrides, test=False, extra_args=()):
+    pillar = kitchen.kitchen_pillar(overrides)
+    web.write_pillar(pillar)
+    web.current = None
+    args = ["state.apply", "omero_web"] + (["test=True"] if test else []) + list(extra_args)
+    argv = ["salt-call", "--local", "--out=json", "--retcode-passthrough", "--log-level=debug"] + args
+    start = time.time()
+    res = web.run(argv, check=False)
+    import json
+    try:
+        data = json.loads(res.stdout)
+    except ValueError:
+        data = None
+    return kitchen.ApplyResult(data, res, time.time() - start), pillar
+
+
+def test_secret_key_is_never_shown(web):
+    overrides = {"config": {"omero.web.secret_key": SECRET}}
+    dry, _ = _apply_with(web, overrides, test=True)
+    real, _ = _apply_with(web, overrides)
+    assert dry.ok and real.ok, real.summary()
+    for run in (dry, real):
+        text = run.proc.stdout + run.proc.stderr
+        assert SECRET not in text
+    # the change itself is reported, masked
+    config_changes = [st["changes"] for key, st in real.changed.items() if "omero_web-config" in key]
+    assert config_changes and "omero.web.secret_key" in str(config_changes)
+    assert "********" in str(config_changes)
+    # Nothing Salt keeps on disk holds it either (logs, job cache, the
+    # returns in sls.p), except Salt's own cache of the compiled states,
+    # which holds every rendered state argument and is root-only.
+    leaks = web.run(["bash", "-c", "grep -rl -- %s /var/log/salt /var/cache/salt 2>/dev/null || true"
+                     % SECRET]).stdout.split()
+    assert leaks in ([], ["/var/cache/salt/minion/highstate.cache.p"]), leaks
+    assert web.run(["stat", "-c", "%a %U", "/var/cache/salt/minion/highstate.cache.p"]).stdout.split() \
+        == ["600", "root"]
+    # ...but OMERO.web has it
+    assert web.omero("config", "get", "omero.web.secret_key").stdout.strip() == SECRET
+
+
+def test_config_is_not_world_readable(web):
+    omerodir = web.pillar["omerodir"]
+    # an apply that writes config.xml (the secret goes back to pillar.example's)
+    result, _ = _apply_with(web, {})
+    assert result.ok and any("omero_web-config" in k for k in result.changed), result.summary()
+    for path in (omerodir, omerodir + "/etc/grid", omerodir + "/etc/grid/config.xml"):
+        mode = int(web.run(["stat", "-c", "%a", path]).stdout.strip(), 8)
+        assert mode & 0o007 == 0, "%s is mode %o" % (path, mode)
+    # a local user other than omero-web cannot read it
+    web.run(["bash", "-c", "id nobody"])
+    res = web.run(["runuser", "-u", "nobody", "--", "cat", omerodir + "/etc/grid/config.xml"], check=False)
+    assert res.returncode != 0
+
+
+def test_apply_killed_during_pip_then_reapplied_converges(web):
+    # A new app makes the pip step do real work (a download and an install).
+    overrides = {"apps": [{"name": "omero_figure", "package": "omero-figure",
+                           "config_append": {"omero.web.ui.top_links": [
+                               ["Figure", "figure_index",
+                                {"title": "Open Figure in new tab", "target": "_blank"}]]}},
+                          {"name": "omero_iviewer", "package": "omero-iviewer"}]}
+    pillar = kitchen.kitchen_pillar(overrides)
+    web.write_pillar(pillar)
+    web.current = None
+    web.run([pillar["omero_web"]["venv"] + "/bin/pip", "uninstall", "-q", "-y", "omero-iviewer"], check=False)
+    web.run(["bash", "-c", "setsid salt-call --local state.apply omero_web "
+                           ">/root/killed-apply.log 2>&1 & echo $! > /root/killed-apply.pid"])
+    pid = web.run(["cat", "/root/killed-apply.pid"]).stdout.strip()
+    deadline = time.time() + 300
+    killed = False
+    while time.time() < deadline:
+        if web.run(["pgrep", "-f", "pip install.*omero-iviewer"], check=False).returncode == 0:
+            web.run(["kill", "-%d" % signal.SIGKILL, "--", "-" + pid], check=False)
+            killed = True
+            break
+        time.sleep(0.2)
+    assert killed, "the apply never reached the pip step"
+    time.sleep(1)
+    result = web.apply()
+    assert result.ok, result.summary()
+    assert "omero_iviewer" in web.config("omero.web.apps")
+    web.run([pillar["omero_web"]["venv"] + "/bin/pip", "show", "omero-iviewer"])
+    again = web.apply()
+    assert again.ok and again.changed == {}, again.summary()
+    # config.xml is still valid XML that omero reads
+    assert web.omero("config", "get", "omero.web.prefix").stdout.strip() == web.pillar["prefix"]
+    kitchen.wait_http(web.base_url() + "/webclient/login/", timeout=90)
+
+
+def test_failed_health_check_fails_the_apply_with_url_and_log(web):
+    bad = {"service": {"healthcheck": {"timeout": 20}},
+           "config_append": {"omero.web.middleware": [
+               {"index": 5, "class": "no_such_module.NoSuchMiddleware"}]}}
+    result, _ = _apply_with(web, bad)
+    assert not result.ok
+    failed = {result.state_id(k): v for k, v in result.failed.items()}
+    assert "omero_web-healthcheck-cmd-run" in failed, result.summary()
+    comment = str(failed["omero_web-healthcheck-cmd-run"].get("comment")) + str(
+        failed["omero_web-healthcheck-cmd-run"].get("changes"))
+    assert "/webclient/login/" in comment
+    assert "OMEROweb.log" in comment or "no_such_module" in comment
+    # Removing the bad value from config_append leaves it in the list (append
+    # semantics); prune resets appended lists to OMERO.web's defaults plus
+    # the declared values, so the fixed pillar converges again.
+    good, _ = _apply_with(web, {"prune": True})
+    assert good.ok, good.summary()
+    kitchen.wait_http(web.base_url() + "/webclient/login/", timeout=90)
