@@ -21,7 +21,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from salt.exceptions import SaltInvocationError
 
@@ -39,6 +39,9 @@ ROOT = "omero_web"
 WORKER_CLASSES = ("sync", "gevent")
 SESSION_BACKENDS = ("file", "redis")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: Where Redis listens when a redis:// URL names no port (and what the
+#: distributions' redis.conf says).
+DEFAULT_REDIS_PORT = 6379
 
 MIDDLEWARE = "omero.web.middleware"
 WHITENOISE_MIDDLEWARE = {
@@ -176,6 +179,24 @@ def _is_local_redis(url):
         return False
 
 
+def _local_redis_listen(url):
+    """
+    Where a local Redis must listen for ``url``: ``(port, socket, tls)``.
+
+    ``redis://`` and ``rediss://``: the URL's port (Redis's default 6379 when
+    it names none), no socket; ``unix://``: no port, the socket's path. Call
+    it only for a local URL (:py:func:`_is_local_redis`).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        if scheme == "unix":
+            return None, unquote(parts.path) or None, False
+        return parts.port or DEFAULT_REDIS_PORT, None, scheme == "rediss"
+    except ValueError:  # validate() reports a bad port
+        return None, None, False
+
+
 def _resolve_workers(workers, grains):
     if workers is None:
         return None
@@ -305,6 +326,12 @@ def derive(mapdata, grains=None):
         ordered list of pip requirement strings for the venv.
     ``redis_local``
         whether a local Redis must be installed and started.
+    ``redis_port``, ``redis_socket``, ``redis_tls``
+        for a local Redis (else ``None``, ``None``, ``False``): the TCP port
+        it must listen on (the ``redis://``/``rediss://`` URL's port, default
+        6379; ``None`` for ``unix://``), the unix socket's path (``unix://``
+        only), and whether the URL is ``rediss://`` (TLS, which the formula
+        leaves to the Redis configuration: it then manages no port).
     ``workers``
         the resolved number of gunicorn workers (``auto`` = 2 x cores + 1).
     ``prefix``, ``static_url``, ``location``
@@ -480,6 +507,11 @@ def derive(mapdata, grains=None):
         | {key for key in appends if is_secret(key) or _holds_url_password(appends[key])}
     )
 
+    redis_local = bool(redis and _is_local_redis(redis_url))
+    redis_port, redis_socket, redis_tls = (
+        _local_redis_listen(redis_url) if redis_local else (None, None, False)
+    )
+
     selinux_manage = bool(_section(mapdata, "selinux").get("manage"))
     selinux_grain = grains.get("selinux")
     selinux_enabled = isinstance(selinux_grain, Mapping) and bool(selinux_grain.get("enabled"))
@@ -489,7 +521,10 @@ def derive(mapdata, grains=None):
         "properties": properties,
         "appends": appends,
         "pip_packages": pip_packages,
-        "redis_local": bool(redis and _is_local_redis(redis_url)),
+        "redis_local": redis_local,
+        "redis_port": redis_port,
+        "redis_socket": redis_socket,
+        "redis_tls": redis_tls,
         "workers": workers,
         "prefix": prefix,
         "static_url": static_url,

@@ -94,6 +94,9 @@ def test_pillar_example_derives_the_walkthrough():
         "appends",
         "pip_packages",
         "redis_local",
+        "redis_port",
+        "redis_socket",
+        "redis_tls",
         "workers",
         "prefix",
         "static_url",
@@ -266,6 +269,50 @@ def test_redis_local_or_remote(url, local):
         == "django.contrib.sessions.backends.cache"
     )
     assert "django-redis" in result["pip_packages"]
+
+
+@pytest.mark.parametrize(
+    "url,port,socket,tls",
+    [
+        # pillar.example: Redis's own port
+        ("redis://127.0.0.1:6379/0", 6379, None, False),
+        # a local URL without a port: Redis's default
+        ("redis://localhost/1", 6379, None, False),
+        ("redis:///0", 6379, None, False),
+        ("redis://127.0.0.1:6380/0", 6380, None, False),
+        ("redis://[::1]:7000/0", 7000, None, False),
+        ("redis://:s3cr3t@localhost:6381", 6381, None, False),
+        ("rediss://:s3cr3t@127.0.0.1:6380/0", 6380, None, True),
+        ("rediss://localhost/0", 6379, None, True),
+        ("unix:///run/redis/redis-server.sock?db=0", None, "/run/redis/redis-server.sock", False),
+        ("unix://:s3cr3t@/run/redis/redis.sock", None, "/run/redis/redis.sock", False),
+        ("unix:///run/redis/my%20redis.sock", None, "/run/redis/my redis.sock", False),
+        # remote: not this host's Redis
+        ("redis://redis.example.org:6380/0", None, None, False),
+        ("rediss://10.0.0.5:6380/0", None, None, False),
+    ],
+)
+def test_where_a_local_redis_listens(url, port, socket, tls):
+    result = derive(mapdata(sessions={"backend": "redis", "redis_url": url}))
+    assert result["redis_port"] == port
+    assert result["redis_port"] is None or type(result["redis_port"]) is int
+    assert result["redis_socket"] == socket
+    assert result["redis_tls"] is tls
+
+
+def test_no_local_redis_with_file_sessions():
+    result = derive(
+        mapdata(sessions={"backend": "file", "redis_url": "redis://127.0.0.1:6380/0"})
+    )
+    assert result["redis_local"] is False
+    assert (result["redis_port"], result["redis_socket"], result["redis_tls"]) == (
+        None, None, False)
+
+
+def test_bad_redis_port_derives_no_port():
+    """validate() rejects it; derive() alone must not raise."""
+    result = derive(mapdata(sessions={"backend": "redis", "redis_url": "redis://127.0.0.1:99999/0"}))
+    assert result["redis_port"] is None
 
 
 def test_redis_url_with_password_makes_caches_secret():
