@@ -100,6 +100,38 @@ VARIANTS.update(
             {"sessions": {"redis_url": "redis://:s3cret@redis.example.org:6379/0"}},
             "omero_web,omero_web._mapdata",
         ),
+        # a local Redis on another port / a unix socket / TLS (rediss://)
+        "redis_port": (
+            "debian12",
+            {"sessions": {"redis_url": "redis://127.0.0.1:6380/0"}},
+            "omero_web.redis,omero_web._mapdata",
+        ),
+        "redis_port_el9": (
+            "rocky9",
+            {"sessions": {"redis_url": "redis://localhost:6381/0"}},
+            "omero_web.redis,omero_web._mapdata",
+        ),
+        "redis_port_centos7": (
+            "centos7",
+            {"sessions": {"redis_url": "redis://127.0.0.1:6380/0"}, "selinux": {"manage": False}},
+            "omero_web.redis,omero_web._mapdata",
+        ),
+        "redis_socket": (
+            "ubuntu2404",
+            {"sessions": {"redis_url": "unix:///run/redis/redis-server.sock?db=0"}},
+            "omero_web.redis,omero_web._mapdata",
+        ),
+        "redis_tls": (
+            "debian12",
+            {"sessions": {"redis_url": "rediss://127.0.0.1:6380/0"}},
+            "omero_web.redis,omero_web._mapdata",
+        ),
+        # test=True on a host without redis.conf (this machine)
+        "redis_dry_run_fresh": (
+            "debian12",
+            {"sessions": {"redis_url": "redis://127.0.0.1:6380/0"}},
+            "omero_web.redis,omero_web._mapdata test=True",
+        ),
         "gevent": (
             "debian12",
             {"gunicorn": {"worker_class": "gevent", "threads": DELETE,

@@ -4,6 +4,7 @@ be there and what must not, for pillar.example and its variants.
 """
 
 import json
+import os
 import re
 
 import pytest
@@ -34,6 +35,17 @@ UNIT = "omero_web-service-file-managed"
 SERVICE = "omero_web-service-service-running"
 HEALTH = "omero_web-healthcheck-cmd-run"
 TIMER = "omero_web-clearsessions-service-running"
+REDIS_PORT = "omero_web-redis-file-replace"
+REDIS_RESET = "omero_web-redis-cmd-run"
+REDIS_SERVICE = "omero_web-redis-service-running"
+REDIS_CONF = {
+    "centos7": "/etc/redis.conf",
+    "rocky9": "/etc/redis/redis.conf",
+    "alma9": "/etc/redis/redis.conf",
+    "debian12": "/etc/redis/redis.conf",
+    "ubuntu2204": "/etc/redis/redis.conf",
+    "ubuntu2404": "/etc/redis/redis.conf",
+}
 
 
 def _props(render):
@@ -177,6 +189,16 @@ def test_local_redis_per_os(os_render):
     service = render.args("omero_web-redis-service-running")
     assert service["name"] == expected and service["enable"] is True
     assert expected + ".service" in render.args(UNIT)["context"]["after"]
+    # pillar.example's redis://127.0.0.1:6379/0: port 6379 in the platform's
+    # redis.conf (what the package says already), Redis restarts if it changes
+    port = render.args(REDIS_PORT)
+    assert port["name"] == REDIS_CONF[name]
+    assert port["repl"] == "port 6379"
+    assert service["watch"] == [{"file": REDIS_PORT}]
+    assert {"cmd": REDIS_RESET} in service["require"]
+    assert render.mapdata["derived"]["redis_port"] == 6379
+    assert "omero_web-redis-selinux-port_policy_present" not in render.states
+    assert "omero_web-redis-group-present" not in render.states
 
 
 def test_nginx_server_and_default_server_per_os(os_render):
@@ -388,12 +410,128 @@ def test_sessions_file_has_no_redis(variant):
 def test_remote_redis_is_not_installed(variant):
     render = variant("redis_remote")
     assert not any(render.states[sid]["sls"] == "omero_web.redis" for sid in render.applied())
+    assert REDIS_PORT not in render.states and REDIS_RESET not in render.states
+    derived = render.mapdata["derived"]
+    assert (derived["redis_port"], derived["redis_socket"]) == (None, None)
     assert "django-redis" in _pip(render)
     assert _props(render)["omero.web.caches"]["default"]["LOCATION"].endswith(
         "@redis.example.org:6379/0")
     # the password is a secret: hidden in the map dump
     assert render.mapdata["sessions"]["redis_url"] == "<hidden>"
     assert "s3cret" not in json.dumps(render.mapdata)
+
+
+def _conf_after(render, text, ids):
+    """redis.conf ``text`` after the file.replace states ``ids``, like Salt."""
+    for sid in ids:
+        args = render.args(sid)
+        assert args["flags"] == ["MULTILINE"] and args["append_if_not_found"] is True
+        new, count = re.subn(args["pattern"], args["repl"], text, flags=re.M)
+        text = new if count else text.rstrip("\n") + "\n" + args["repl"] + "\n"
+    return text
+
+
+#: the lines of Debian's redis.conf the states replace (redis-server 7.0.15)
+DEBIAN_CONF = (
+    "bind 127.0.0.1 -::1\n"
+    "port 6379\n"
+    "# port 0\n"
+    "# unixsocket /run/redis/redis-server.sock\n"
+    "# unixsocketperm 700\n"
+    "# {unixsocket}      Unix domain socket listening on, or \"\".\n"
+)
+
+
+def test_local_redis_on_another_port(variant):
+    """redis://127.0.0.1:6380/0: `port 6380`, then Redis restarts."""
+    render = variant("redis_port")
+    assert render.mapdata["derived"]["redis_port"] == 6380
+    port = render.args(REDIS_PORT)
+    assert port["name"] == "/etc/redis/redis.conf"
+    assert port["repl"] == "port 6380"
+    assert port["require"] == [{"pkg": "omero_web-redis-pkg-installed"}]
+    assert port["ignore_if_missing"] is False and port["backup"] is False
+    conf = _conf_after(render, DEBIAN_CONF, [REDIS_PORT])
+    assert conf.splitlines()[1] == "port 6380" and "# port 0" in conf
+    assert _conf_after(render, conf, [REDIS_PORT]) == conf  # idempotent
+    # no port line at all (Redis's default 6379): appended
+    assert _conf_after(render, "bind 127.0.0.1\n", [REDIS_PORT]).endswith("\nport 6380\n")
+    service = render.args(REDIS_SERVICE)
+    assert service["watch"] == [{"file": REDIS_PORT}]
+    assert service["require"] == [{"pkg": "omero_web-redis-pkg-installed"}, {"cmd": REDIS_RESET}]
+    reset = render.args(REDIS_RESET)
+    assert reset["onchanges"] == [{"file": REDIS_PORT}]
+    assert "systemctl reset-failed redis-server.service" in reset["name"]
+    assert "systemctl is-failed --quiet redis-server.service" in reset["name"]
+    # Debian: no SELinux, no socket
+    assert "omero_web-redis-selinux-port_policy_present" not in render.states
+    assert "omero_web-redis-group-present" not in render.states
+    assert "omero_web-redis-test-succeed_with_changes" not in render.states
+
+
+def test_local_redis_port_on_el9_gets_the_selinux_port_type(variant):
+    render = variant("redis_port_el9")
+    assert render.args(REDIS_PORT)["name"] == "/etc/redis/redis.conf"
+    assert render.args(REDIS_PORT)["repl"] == "port 6381"
+    label = render.args("omero_web-redis-selinux-port_policy_present")
+    assert label["name"] == "tcp/6381" and label["sel_type"] == "redis_port_t"
+    assert label["require"] == [{"pkg": "omero_web-selinux-pkg-installed"}]
+    assert "omero_web-selinux-pkg-installed" in render.states  # semanage
+    service = render.args(REDIS_SERVICE)
+    assert {"selinux": "omero_web-redis-selinux-port_policy_present"} in service["require"]
+    assert render.args(REDIS_SERVICE)["name"] == "redis"
+
+
+def test_local_redis_port_on_centos7(variant):
+    render = variant("redis_port_centos7")
+    assert render.args(REDIS_PORT)["name"] == "/etc/redis.conf"
+    assert render.args(REDIS_PORT)["repl"] == "port 6380"
+    # selinux:manage false: no port label
+    assert "omero_web-redis-selinux-port_policy_present" not in render.states
+
+
+def test_local_redis_on_a_unix_socket(variant):
+    render = variant("redis_socket")
+    derived = render.mapdata["derived"]
+    assert (derived["redis_port"], derived["redis_socket"]) == (
+        None, "/run/redis/redis-server.sock")
+    assert REDIS_PORT not in render.states  # the TCP port is left alone
+    ids = [REDIS_PORT + "-unixsocket", REDIS_PORT + "-unixsocketperm"]
+    assert [render.args(sid)["repl"] for sid in ids] == [
+        "unixsocket /run/redis/redis-server.sock", "unixsocketperm 770"]
+    conf = _conf_after(render, DEBIAN_CONF, ids)
+    lines = conf.splitlines()
+    assert lines[3:5] == ["unixsocket /run/redis/redis-server.sock", "unixsocketperm 770"]
+    assert lines[1] == "port 6379" and lines[5].startswith("# {unixsocket}")
+    assert _conf_after(render, conf, ids) == conf  # idempotent
+    group = render.args("omero_web-redis-group-present")
+    assert group["name"] == "redis" and group["addusers"] == ["omero-web"]
+    assert {"sls": "omero_web.user"} in group["require"]
+    service = render.args(REDIS_SERVICE)
+    assert service["watch"] == [{"file": sid} for sid in ids]
+    assert render.args(REDIS_RESET)["onchanges"] == [{"file": sid} for sid in ids]
+
+
+def test_local_redis_over_tls_sets_no_port(variant):
+    render = variant("redis_tls")
+    assert render.mapdata["derived"]["redis_tls"] is True
+    assert "omero_web-redis-pkg-installed" in render.states
+    assert not [sid for sid in render.states if sid.startswith(REDIS_PORT)]
+    assert REDIS_RESET not in render.states
+    assert "watch" not in render.args(REDIS_SERVICE)
+
+
+def test_redis_dry_run_before_the_package_predicts_the_port(variant):
+    """test=True without redis.conf (a fresh host): the change is predicted."""
+    if os.path.exists("/etc/redis/redis.conf"):
+        pytest.skip("this machine has /etc/redis/redis.conf: not a fresh host")
+    render = variant("redis_dry_run_fresh")
+    assert render.args(REDIS_PORT)["ignore_if_missing"] is True
+    predicted = render.args("omero_web-redis-test-succeed_with_changes")
+    assert predicted["name"] == (
+        "/etc/redis/redis.conf, once redis-server is installed: port 6380")
+    assert {"test": "omero_web-redis-test-succeed_with_changes"} in render.args(
+        REDIS_RESET)["onchanges"]
 
 
 def test_gevent_vs_sync(variant):
