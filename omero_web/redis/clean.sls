@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 # Redis may serve other applications: it is stopped and removed only with
-# omero_web:clean:pkgs true (and only when the formula installed it).
+# omero_web:clean:pkgs true (and only when the formula installed it). The
+# port/socket the formula set in redis.conf is not reverted: removing the
+# package keeps the modified file (dpkg conffile; RPM saves it as .rpmsave).
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
