@@ -9,6 +9,7 @@ import copy
 import json
 import os
 import sys
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -24,8 +25,8 @@ SITES = {
     "omero-web-site-a": "site_a",
     "omero-web-site-b": "site_b",
 }
-# A Redis port that no other kitchen host uses (see pillar/site_a.sls).
-SITE_REDIS_PORT = {"omero-web-site-a": 6380}
+# Redis's own port: what a redis:// URL without a port means.
+DEFAULT_REDIS_PORT = 6379
 # Generous: both hosts converge at once on a 2-core machine.
 APPLY_TIMEOUT = int(os.environ.get("OMERO_WEB_MASTER_APPLY_TIMEOUT", "2400"))
 
@@ -45,16 +46,6 @@ Restart=on-failure
 [Install]
 WantedBy=multi-user.target
 """
-
-REDIS_PORT_DROPIN = """\
-# Kitchen only: the hosts share one network namespace, so this host's
-# redis-server listens on its own port ({port}), the one in its pillar's
-# sessions:redis_url.
-[Service]
-ExecStart=
-ExecStart=/usr/bin/redis-server /etc/redis/redis.conf --supervised systemd --daemonize no --port {port}
-"""
-
 
 def log(msg):
     print(">> " + msg, file=sys.stderr, flush=True)
@@ -88,12 +79,6 @@ class MinionHost(kitchen.Host):
         link = os.path.join(wants, "salt-minion.service")
         if not os.path.lexists(link):
             os.symlink("/etc/systemd/system/salt-minion.service", link)
-        redis_port = SITE_REDIS_PORT.get(self.name)
-        if redis_port:
-            dropin = os.path.join(unit_dir, "redis-server.service.d")
-            os.makedirs(dropin, exist_ok=True)
-            with open(os.path.join(dropin, "kitchen-port.conf"), "w") as fh:
-                fh.write(REDIS_PORT_DROPIN.format(port=redis_port))
         return self
 
     # -- helpers the tests share ------------------------------------------------
@@ -137,3 +122,17 @@ def salt_json(ret):
     return data
 
 
+def local_redis_port(minion_id):
+    """The TCP port of the site's local Redis (its sessions:redis_url), or None."""
+    sessions = site_pillar(minion_id)["sessions"]
+    if sessions["backend"] != "redis":
+        return None
+    url = urlsplit(sessions["redis_url"])
+    if url.scheme != "redis" or url.hostname not in ("127.0.0.1", "localhost"):
+        return None
+    return url.port or DEFAULT_REDIS_PORT
+
+
+# Where each site's own Redis listens: the formula sets it in the host's
+# redis.conf from the site pillar. Site A's is not 6379 (pillar/site_a.sls).
+SITE_REDIS_PORT = {m: local_redis_port(m) for m in SITES if local_redis_port(m)}

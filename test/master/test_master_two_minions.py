@@ -4,8 +4,9 @@ The master (pytest-salt-factories, on this machine) serves this checkout as
 its file_roots and test/master/pillar as its pillar_roots; top.sls gives each
 minion its own site:
 
-* omero-web-site-a: root URL, Redis sessions on its own Redis, sync workers
-  with threads, a CORS whitelist, gunicorn 4081, nginx 8081;
+* omero-web-site-a: root URL, Redis sessions on its own Redis (on 6380, its
+  redis_url's port, which the formula sets in redis.conf), sync workers with
+  threads, a CORS whitelist, gunicorn 4081, nginx 8081;
 * omero-web-site-b: prefix /omero, file sessions, gevent workers
   (worker_connections), no CORS, gunicorn 4082, nginx 8082.
 
@@ -15,11 +16,18 @@ Then each site is checked through its own nginx port, the two OMERO.web
 configurations are compared (they differ exactly where the pillars differ),
 and a second apply must change nothing on either minion.
 
+The first apply runs while 127.0.0.1:6379 is taken (this test listens on it
+when nothing else does; OMERO_WEB_MASTER_HOLD_REDIS_PORT=0 turns that off):
+Debian's redis-server then fails to start on 6379 while it installs, and
+site A's Redis must still end up on 6380.
+
 Tests run in file order and share the module's master and hosts.
 """
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 
@@ -27,7 +35,8 @@ import pytest
 import yaml
 
 from master_harness import (
-    APPLY_TIMEOUT, PILLAR_FIXTURES, SITE_REDIS_PORT, SITES, kitchen, salt_json, site_pillar)
+    APPLY_TIMEOUT, DEFAULT_REDIS_PORT, PILLAR_FIXTURES, SITE_REDIS_PORT, SITES, kitchen, salt_json,
+    site_pillar)
 
 pytestmark = pytest.mark.kitchen
 
@@ -155,9 +164,38 @@ def synced(minions, salt_cli):
     return data
 
 
+@contextlib.contextmanager
+def default_redis_port_taken():
+    """127.0.0.1:6379 taken for the duration: by this test if nothing else holds it.
+
+    Yields how it is taken (for the log). The kitchen hosts share this
+    machine's network namespace, so a Redis a host starts on 6379 fails.
+    """
+    if os.environ.get("OMERO_WEB_MASTER_HOLD_REDIS_PORT", "1") == "0":
+        yield "not held (OMERO_WEB_MASTER_HOLD_REDIS_PORT=0)"
+        return
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", DEFAULT_REDIS_PORT))
+        sock.listen(1)
+    except OSError as err:
+        sock.close()
+        yield "taken by another process (%s)" % err
+        return
+    try:
+        yield "held by this test"
+    finally:
+        sock.close()
+
+
 @pytest.fixture(scope="module")
 def first_apply(synced, salt_cli):
-    return apply_all(salt_cli)
+    with default_redis_port_taken() as how:
+        print("first apply with 127.0.0.1:%d %s" % (DEFAULT_REDIS_PORT, how))
+        runs = apply_all(salt_cli)
+    for run in runs.values():
+        run.default_redis_port = how
+    return runs
 
 
 @pytest.fixture(scope="module")
@@ -273,13 +311,62 @@ def test_worker_class_in_the_gunicorn_command_line(site):
         assert "--worker-connections" not in args, args
 
 
+def _listeners(port):
+    """{local address: {pids}} of the TCP listeners on ``port`` on this machine."""
+    out = subprocess.run(["ss", "-Hltnp", "sport = :%d" % port], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    found = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4:
+            found.setdefault(fields[3], set()).update(
+                int(p) for p in re.findall(r"pid=(\d+)", line))
+    return found
+
+
+def test_site_a_redis_moved_to_its_port_on_first_apply(first_apply):
+    """Redis came with the package on 6379 (or failed to: 6379 taken); the
+    formula set site A's port in redis.conf and (re)started it there."""
+    run = first_apply[SITE_A]
+    changed = {kitchen.ApplyResult.state_id(k): v for k, v in run.changed.items()}
+    print("6379 during the first apply: %s; reset-failed ran: %s" % (
+        run.default_redis_port, "omero_web-redis-cmd-run" in changed))
+    assert "omero_web-redis-file-replace" in changed, sorted(changed)
+    diff = changed["omero_web-redis-file-replace"]["changes"]["diff"]
+    assert "-port 6379" in diff and "+port %d" % SITE_REDIS_PORT[SITE_A] in diff, diff
+    assert "omero_web-redis-service-running" in changed, sorted(changed)
+    assert not any(k.startswith("omero_web-redis") for k in (
+        kitchen.ApplyResult.state_id(key) for key in first_apply[SITE_B].states))
+
+
 def test_redis_only_on_site_a(converged):
     a, b = converged[SITE_A], converged[SITE_B]
     redis = "redis-server"  # the Debian family's unit (parameters/os_family/Debian.yaml)
     assert a.run(["systemctl", "is-active", redis], check=False).stdout.strip() == "active"
     assert a.run(["systemctl", "is-enabled", redis], check=False).stdout.strip() == "enabled"
     port = SITE_REDIS_PORT[SITE_A]
+    assert port != DEFAULT_REDIS_PORT
     assert a.run(["redis-cli", "-p", str(port), "ping"]).stdout.strip() == "PONG"
+    # ... because its redis.conf says so: the package's unit, no drop-in, no --port
+    conf = a.run(["grep", "-E", "^port[[:space:]]", "/etc/redis/redis.conf"]).stdout
+    assert conf.split("\n")[:-1] == ["port %d" % port], conf
+    dropins = a.run(["systemctl", "show", "-p", "DropInPaths", "--value", redis]).stdout
+    assert redis + ".service.d" not in dropins, dropins
+    assert "--port" not in a.run(["systemctl", "show", "-p", "ExecStart", "--value", redis]).stdout
+    # On this machine (shared network namespace): site A's redis-server listens
+    # on 127.0.0.1:<port> (and [::1]:<port>, Debian's `bind 127.0.0.1 -::1`),
+    # not on 6379.
+    host_ns = _pid_ns(a._init_pid())
+    listeners = _listeners(port)
+    assert "127.0.0.1:%d" % port in listeners, listeners
+    assert set(listeners) <= {"127.0.0.1:%d" % port, "[::1]:%d" % port, "*:%d" % port}, listeners
+    pids = set().union(*listeners.values())
+    assert pids and all(_pid_ns(p) == host_ns for p in pids), (listeners, host_ns)
+    for pid in pids:
+        with open("/proc/%d/comm" % pid) as fh:
+            assert fh.read().strip() == "redis-server", pid
+    on_default = set().union(*_listeners(DEFAULT_REDIS_PORT).values())
+    assert not any(_pid_ns(p) == host_ns for p in on_default), "site A's Redis is on 6379"
     assert b.run(["systemctl", "is-active", redis], check=False).stdout.strip() != "active"
     installed = b.run(["dpkg-query", "-W", "-f=${Status}", "redis-server"], check=False).stdout
     assert "install ok installed" not in installed, "site B (file sessions) got redis-server"

@@ -8,7 +8,8 @@ omero_web:
     backend: redis
     # Not 6379: every kitchen host shares this machine's network namespace,
     # and another test host (pillar.example) may run a Redis on 6379. The
-    # test moves this host's redis-server to 6380 (a systemd drop-in).
+    # formula makes this host's redis-server listen on the URL's port (port
+    # 6380 in /etc/redis/redis.conf).
     redis_url: redis://127.0.0.1:6380/0
   gunicorn:
     worker_class: sync
