@@ -23,10 +23,11 @@
 # Switching between them leaves the previous setting in redis.conf.
 #
 # Debian's redis-server starts Redis on 6379 while it installs (its postinst
-# ignores a failed start, e.g. 6379 taken). When that start failed, systemd
-# may already refuse new starts (Restart=always hits the start limit): the
-# unit's failed state is reset before the service state starts it on its
-# port.
+# ignores a failed start, e.g. 6379 taken). When that start failed, the
+# unit's Restart=always retries it until systemd's start limit refuses any
+# start: after a change of redis.conf, Redis is stopped (which also ends such
+# a retry loop) and its start limit reset, then the service state starts it
+# on its port.
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
@@ -123,13 +124,14 @@ omero_web-redis-selinux-port_policy_present:
 {%-   endif %}
 {%-   if directives %}
 
-# After a changed redis.conf: clear a failed state (start limit hit by the
-# package's start on a taken port), so that the service state can start it.
+# After a change of redis.conf: stop Redis (or the retries of the package's
+# failed start on a taken port) and reset its start limit and failed state,
+# so that the service state can start it on the new port.
 omero_web-redis-cmd-run:
   cmd.run:
     - name: >-
-        if systemctl is-failed --quiet {{ redis.service }}.service;
-        then systemctl reset-failed {{ redis.service }}.service; fi
+        systemctl stop {{ redis.service }}.service &&
+        systemctl reset-failed {{ redis.service }}.service
     - onchanges:
 {%-     for suffix, _, _ in directives %}
       - file: omero_web-redis-file-replace{{ suffix }}
