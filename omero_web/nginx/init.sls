@@ -196,6 +196,10 @@ omero_web-nginx-cmd-run:
     - name: nginx -t
     - require:
       - pkg: omero_web-nginx-pkg-installed
+    # also on a first install, so that a dry run on a fresh host predicts it
+    # (the default site that file.absent removes only exists after it)
+    - onchanges:
+      - pkg: omero_web-nginx-pkg-installed
 
 omero_web-nginx-service-running:
   service.running:

@@ -74,9 +74,11 @@ omero_web-venv-cmd-run-icepy:
 
 {%- if opts.get("test") and not salt["file.file_exists"](venv ~ "/bin/pip") %}
 {#- test=True before the venv exists: pip.installed would fail (no pip to
-    ask), failing everything after it; predict the install instead. #}
+    ask), failing everything after it; predict the install instead, under
+    the pip state's own ID so that the prediction names the state the real
+    apply changes. #}
 
-omero_web-venv-test-succeed_with_changes:
+omero_web-venv-pip-installed:
   test.succeed_with_changes:
     - name: >-
         pip install into the new virtualenv {{ venv }}:
