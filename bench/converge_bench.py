@@ -63,10 +63,13 @@ def count_omero_processes(host):
               "state.apply", "omero_web"])
     venv = host.pillar_venv
     trace = host.run(["cat", "/root/bench.trace"]).stdout
-    calls = [l for l in trace.splitlines()
-             if "execve(" in l and "= 0" in l and ('"%s/bin/' % venv) in l
-             and ("/bin/omero" in l or "/bin/python" in l)]
-    return len(calls), calls
+    execs = [l for l in trace.splitlines()
+             if "execve(" in l and "= 0" in l and ('"%s/bin/' % venv) in l]
+    # omero: the CLI, or the venv's python running the module's omero-py
+    # scripts (python -c); pip's own checks (python -m pip) are counted apart.
+    omero = [l for l in execs if '"-m", "pip"' not in l]
+    pip = [l for l in execs if '"-m", "pip"' in l]
+    return omero, pip
 
 
 def main():
@@ -113,10 +116,11 @@ def main():
 
         host.write_pillar(pillar)
         timed_apply(host)
-        count, calls = count_omero_processes(host)
-        print("omero processes spawned by a no-op apply: %d" % count)
-        for line in calls:
+        omero, pip = count_omero_processes(host)
+        print("omero processes spawned by a no-op apply: %d" % len(omero))
+        for line in omero:
             print("    " + line[:200])
+        print("venv pip processes of a no-op apply (the pip.installed check): %d" % len(pip))
 
         slow = sorted(noop[-1].states.values(), key=lambda s: -float(s.get("duration") or 0))[:8]
         print("slowest states of a no-op run:")
