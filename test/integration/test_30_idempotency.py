@@ -51,3 +51,20 @@ def test_changed_pillar_dry_run_is_exact_and_restarts_once(web):
     # gunicorn really runs 3 workers now
     out = web.run(["bash", "-c", "pgrep -f 'gunicorn.*omeroweb[.]wsgi' | wc -l"]).stdout
     assert int(out) == 3 + 1
+
+
+def test_salt_url_wheel_and_apps_dry_run_reports_nothing(web):
+    """Issue 7: test=True on a converged host reports 0 changes, also with the
+    IcePy wheel given as salt:// (and the apps and service states)."""
+    import os
+    import kitchen
+    wheel = os.path.basename(kitchen.ensure_icepy_wheel())
+    pillar = kitchen.kitchen_pillar({"ice": {"wheel": "salt://" + wheel}})
+    web.write_pillar(pillar)
+    web.current = None
+    first = web.apply()
+    assert first.ok, first.summary()
+    dry = web.apply(test=True)
+    assert dry.ok and dry.predicted == {}, sorted(dry.predicted)
+    again = web.apply()
+    assert again.ok and again.changed == {}, again.summary()

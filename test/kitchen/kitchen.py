@@ -188,6 +188,15 @@ class Host:
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
         with open(os.path.join(self.root, "etc/hostname"), "w") as fh:
             fh.write(self.name + "\n")
+        # A masterless minion: the checkout is the file_roots (the wheel
+        # cache too, so that pillar can name the wheel as salt://<file>),
+        # /srv/pillar the pillar.
+        os.makedirs(os.path.join(self.root, "etc/salt/minion.d"), exist_ok=True)
+        with open(os.path.join(self.root, "etc/salt/minion.d/kitchen.conf"), "w") as fh:
+            fh.write("file_client: local\n"
+                     "file_roots:\n  base:\n    - /srv/formula\n    - /srv/wheels\n"
+                     "pillar_roots:\n  base:\n    - /srv/pillar\n"
+                     "state_output: changes\n")
         return self
 
     def running_pid(self):
@@ -422,6 +431,23 @@ def wait_http(url, timeout=120, expect=200):
     raise RuntimeError("%s did not answer %s within %ss (last: %s)" % (url, expect, timeout, last))
 
 
+def _with_progress(func, what, every=15):
+    """Run func(), printing a line every `every` seconds until it returns."""
+    import threading
+    done = threading.Event()
+    start = time.time()
+
+    def tick():
+        while not done.wait(every):
+            log("%s... %d s" % (what, time.time() - start))
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        return func()
+    finally:
+        done.set()
+
+
 def cmd_converge(args):
     start = time.time()
     host = Host(args.name)
@@ -434,8 +460,8 @@ def cmd_converge(args):
             _deep_merge(pillar["omero_web"], (yaml.safe_load(fh) or {}).get("omero_web", {}))
     host.write_pillar(pillar)
     log("applying the formula: salt-call --local state.apply omero_web "
-        "(first run: packages, virtualenv and omero-web, a few minutes)")
-    result = host.apply()
+        "(first run: packages, virtualenv and omero-web, a minute or two)")
+    result = _with_progress(host.apply, "applying")
     web = pillar["omero_web"]
     port = web.get("nginx", {}).get("port", 80)
     prefix = web.get("prefix") or ""
