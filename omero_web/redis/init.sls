@@ -37,22 +37,24 @@
 {%- if derived.redis_local %}
 {%-   set port = none if derived.redis_tls else derived.redis_port %}
 {%-   set socket = derived.redis_socket %}
-{#-   [ID suffix, pattern, replacement] for each redis.conf directive #}
+{#-   test=True before the package installed redis.conf (a fresh host): the
+      replacements have no file to read. The distribution's redis.conf says
+      `port 6379` and has the unixsocket lines commented out: another port
+      and a socket are changes to predict (under the state's own ID, as the
+      real apply names it), port 6379 is none. #}
+{%-   set fresh_test = opts.get("test") and not salt["file.file_exists"](redis.conf_file) %}
+{#-   [ID suffix, pattern, replacement, state module] per redis.conf directive #}
 {%-   set directives = [] %}
 {%-   if port %}
-{%-     do directives.append(["", "^port[ \\t]+\\d+[ \\t]*$", "port " ~ port]) %}
+{%-     do directives.append(["", "^port[ \\t]+\\d+[ \\t]*$", "port " ~ port,
+                               "test" if fresh_test and port != 6379 else "file"]) %}
 {%-   endif %}
 {%-   if socket %}
 {%-     do directives.append(["-unixsocket", "^#?[ \\t]*unixsocket[ \\t]+\\S+[ \\t]*$",
-                               "unixsocket " ~ socket]) %}
+                               "unixsocket " ~ socket, "test" if fresh_test else "file"]) %}
 {%-     do directives.append(["-unixsocketperm", "^#?[ \\t]*unixsocketperm[ \\t]+\\d+[ \\t]*$",
-                               "unixsocketperm 770"]) %}
+                               "unixsocketperm 770", "test" if fresh_test else "file"]) %}
 {%-   endif %}
-{#-   test=True before the package installed redis.conf (a fresh host): the
-      replacements have no file to read. The distribution's redis.conf says
-      `port 6379`, so only another port or a socket is a change to predict. #}
-{%-   set fresh_test = opts.get("test") and not salt["file.file_exists"](redis.conf_file) %}
-{%-   set predict = fresh_test and ((port and port != 6379) or socket) %}
 {%-   set selinux_port = derived.selinux and port and port != 6379 %}
 
 include:
@@ -71,9 +73,13 @@ omero_web-redis-pkg-installed:
     - name: {{ redis.pkg }}
     - require:
       - sls: {{ tplroot }}.prerequisites
-{%-   for suffix, pattern, repl in directives %}
+{%-   for suffix, pattern, repl, module in directives %}
 
 omero_web-redis-file-replace{{ suffix }}:
+{%-     if module == "test" %}
+  test.succeed_with_changes:
+    - name: "{{ redis.conf_file }}, once {{ redis.pkg }} is installed: {{ repl }}"
+{%-     else %}
   file.replace:
     - name: {{ redis.conf_file }}
     - pattern: {{ pattern | json }}
@@ -83,21 +89,12 @@ omero_web-redis-file-replace{{ suffix }}:
     - append_if_not_found: True
     # The package's original stays in the package (dpkg/rpm conffile).
     - backup: False
-    # test=True on a fresh host: no redis.conf yet (see `predict`).
+    # test=True on a fresh host: no redis.conf yet, and nothing to change.
     - ignore_if_missing: {{ "True" if fresh_test else "False" }}
+{%-     endif %}
     - require:
       - pkg: omero_web-redis-pkg-installed
 {%-   endfor %}
-{%-   if predict %}
-
-omero_web-redis-test-succeed_with_changes:
-  test.succeed_with_changes:
-    - name: >-
-        {{ redis.conf_file }}, once {{ redis.pkg }} is installed:
-        {{ directives | map(attribute=2) | join(", ") }}
-    - require:
-      - pkg: omero_web-redis-pkg-installed
-{%-   endif %}
 {%-   if socket %}
 
 # The socket is mode 770, group redis: the OMERO.web user joins the group
@@ -133,12 +130,9 @@ omero_web-redis-cmd-run:
         systemctl stop {{ redis.service }}.service &&
         systemctl reset-failed {{ redis.service }}.service
     - onchanges:
-{%-     for suffix, _, _ in directives %}
-      - file: omero_web-redis-file-replace{{ suffix }}
+{%-     for suffix, _, _, module in directives %}
+      - {{ module }}: omero_web-redis-file-replace{{ suffix }}
 {%-     endfor %}
-{%-     if predict %}
-      - test: omero_web-redis-test-succeed_with_changes
-{%-     endif %}
 {%-   endif %}
 
 omero_web-redis-service-running:
@@ -156,8 +150,8 @@ omero_web-redis-service-running:
 {%-   if directives %}
     # restarts on a new port or socket
     - watch:
-{%-     for suffix, _, _ in directives %}
-      - file: omero_web-redis-file-replace{{ suffix }}
+{%-     for suffix, _, _, module in directives %}
+      - {{ module }}: omero_web-redis-file-replace{{ suffix }}
 {%-     endfor %}
 {%-   endif %}
 {%- else %}

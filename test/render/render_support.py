@@ -132,6 +132,9 @@ VARIANTS.update(
             {"sessions": {"redis_url": "redis://127.0.0.1:6380/0"}},
             "omero_web.redis,omero_web._mapdata test=True",
         ),
+        "redis_dry_run_fresh_6379": (
+            "debian12", {}, "omero_web.redis,omero_web._mapdata test=True",
+        ),
         "gevent": (
             "debian12",
             {"gunicorn": {"worker_class": "gevent", "threads": DELETE,

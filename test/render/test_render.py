@@ -522,16 +522,26 @@ def test_local_redis_over_tls_sets_no_port(variant):
 
 
 def test_redis_dry_run_before_the_package_predicts_the_port(variant):
-    """test=True without redis.conf (a fresh host): the change is predicted."""
+    """test=True without redis.conf (a fresh host): the change is predicted
+    under the file.replace state's own ID."""
     if os.path.exists("/etc/redis/redis.conf"):
         pytest.skip("this machine has /etc/redis/redis.conf: not a fresh host")
     render = variant("redis_dry_run_fresh")
-    assert render.args(REDIS_PORT)["ignore_if_missing"] is True
-    predicted = render.args("omero_web-redis-test-succeed_with_changes")
-    assert predicted["name"] == (
+    predicted = render.state(REDIS_PORT)
+    assert predicted["fun"] == "test.succeed_with_changes"
+    assert predicted["args"]["name"] == (
         "/etc/redis/redis.conf, once redis-server is installed: port 6380")
-    assert {"test": "omero_web-redis-test-succeed_with_changes"} in render.args(
-        REDIS_RESET)["onchanges"]
+    assert render.args(REDIS_RESET)["onchanges"] == [{"test": REDIS_PORT}]
+    assert render.args(REDIS_SERVICE)["watch"] == [{"test": REDIS_PORT}]
+
+
+def test_redis_dry_run_before_the_package_on_6379_predicts_nothing(variant):
+    """pillar.example's 6379 is what the package's redis.conf says already."""
+    if os.path.exists("/etc/redis/redis.conf"):
+        pytest.skip("this machine has /etc/redis/redis.conf: not a fresh host")
+    render = variant("redis_dry_run_fresh_6379")
+    port = render.state(REDIS_PORT)
+    assert port["fun"] == "file.replace" and port["args"]["ignore_if_missing"] is True
 
 
 def test_gevent_vs_sync(variant):
