@@ -269,8 +269,11 @@ def loaders(salt_opts, minion_python):
 
 
 @pytest.fixture
-def mods(loaders):
+def mods(loaders, salt_opts):
     loaders.context.clear()
+    # Each test starts like a first run: no default lists cached on disk yet
+    # (the omero module keeps them in the minion's cachedir between runs).
+    shutil.rmtree(os.path.join(salt_opts["cachedir"], "omero"), ignore_errors=True)
     return loaders.modules
 
 

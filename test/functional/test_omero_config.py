@@ -296,3 +296,12 @@ def test_bad_value_reported_by_omero_web(mods, states, omerodir, tmp_path):
         mods.omero.web_config_nginx(omerodir=str(omerodir))
     ret = states.omero.nginx_config(name=str(tmp_path / "bad.conf"), omerodir=str(omerodir))
     assert ret.result is False and "Unknown server type" in ret.comment
+
+
+def test_default_lists_are_read_once_then_kept_in_the_minion_cachedir(mods, omerodir, spawned, loaders):
+    entry = {"index": 2, "class": "django.middleware.common.CommonMiddleware"}
+    assert mods.omero.config_plan(appends={MIDDLEWARE: [entry]}, omerodir=str(omerodir)) == {}
+    assert spawned.count() == 1
+    loaders.context.clear()  # the next salt-call run
+    assert mods.omero.config_plan(appends={MIDDLEWARE: [entry]}, omerodir=str(omerodir)) == {}
+    assert spawned.count() == 1  # no process: OMERO.web's defaults came from the cachedir
