@@ -706,6 +706,30 @@ def config_get_all(raw=False, show_password=False, user=None, omerodir=None, ven
     return result
 
 
+def _plan(properties, appends, removals, unsets, prune, prune_prefix, user, omerodir, venv):
+    """
+    The changes ``{key: (old_text, new_text)}`` that the arguments ask for
+    against config.xml as it is now, and the resolved (user, omerodir, venv).
+    """
+    props, appends, removals, unsets = _normalize_args(
+        properties, appends, removals, unsets
+    )
+    user, omerodir, venv = _resolve(user, omerodir, venv)
+    changes = _plan_texts(
+        _read_config(omerodir),
+        props,
+        appends,
+        removals,
+        unsets,
+        prune,
+        prune_prefix,
+        user,
+        omerodir,
+        venv,
+    )
+    return changes, (user, omerodir, venv)
+
+
 def config_plan(
     properties=None,
     appends=None,
@@ -756,21 +780,8 @@ def config_plan(
         salt '*' omero.config_plan properties='{"omero.web.prefix": "/omero"}'
         salt '*' omero.config_plan appends='{"omero.web.apps": ["omero_figure"]}' prune=True
     """
-    props, appends, removals, unsets = _normalize_args(
-        properties, appends, removals, unsets
-    )
-    user, omerodir, venv = _resolve(user, omerodir, venv)
-    changes = _plan_texts(
-        _read_config(omerodir),
-        props,
-        appends,
-        removals,
-        unsets,
-        prune,
-        prune_prefix,
-        user,
-        omerodir,
-        venv,
+    changes, _ = _plan(
+        properties, appends, removals, unsets, prune, prune_prefix, user, omerodir, venv
     )
     return _display(changes)
 
@@ -803,21 +814,8 @@ def config_batch(
 
         salt '*' omero.config_batch properties='{"omero.web.prefix": "/omero", "omero.web.debug": false}' appends='{"omero.web.apps": ["omero_figure"]}'
     """
-    props, appends, removals, unsets = _normalize_args(
-        properties, appends, removals, unsets
-    )
-    user, omerodir, venv = _resolve(user, omerodir, venv)
-    changes = _plan_texts(
-        _read_config(omerodir),
-        props,
-        appends,
-        removals,
-        unsets,
-        prune,
-        prune_prefix,
-        user,
-        omerodir,
-        venv,
+    changes, (user, omerodir, venv) = _plan(
+        properties, appends, removals, unsets, prune, prune_prefix, user, omerodir, venv
     )
     if not changes:
         return {}
