@@ -70,9 +70,15 @@ def test_dry_run_on_fresh_host_predicts_the_first_converge(fresh):
     real = fresh.apply()
     assert real.ok, real.summary()
     print("first converge:", real.summary())
-    predicted = sorted(map(real.state_id, dry.predicted))
-    changed = sorted(map(real.state_id, real.changed))
-    assert predicted == changed
+    predicted = set(map(real.state_id, dry.predicted))
+    changed = set(map(real.state_id, real.changed))
+    # Two outcomes depend on what the distribution's packages do while they
+    # install, which a dry run cannot see: Debian's nginx package creates the
+    # default site that the formula then removes, and Debian's redis-server
+    # package starts Redis itself (so the service state finds it running).
+    # Every other state must be predicted exactly.
+    package_dependent = {"omero_web-nginx-file-absent", "omero_web-redis-service-running"}
+    assert predicted - package_dependent == changed - package_dependent
     # the conftest's converge() now knows pillar.example is applied
     import json
     fresh.current = json.dumps(pillar, sort_keys=True)
