@@ -476,7 +476,7 @@ def cmd_converge(args):
     title = "OMERO.web - Login" in body
     print("OMERO.web answers through nginx at %s (HTTP %s%s)" % (
         url, status, ", login page" if title else ""))
-    print("total time: %.0f s; tear down with: test/kitchen/kitchen.py destroy" % (time.time() - start))
+    print("total time: %.0f s; tear down with: test/kitchen/kitchen destroy" % (time.time() - start))
     return 0
 
 
