@@ -14,7 +14,8 @@ Both come from the same two commands a user runs on a master:
 ``salt '*' saltutil.sync_all`` and ``salt '*' state.apply omero_web``.
 Then each site is checked through its own nginx port, the two OMERO.web
 configurations are compared (they differ exactly where the pillars differ),
-and a second apply must change nothing on either minion.
+and a second apply must change nothing on either minion (nor a test=True
+run predict anything).
 
 The first apply runs while 127.0.0.1:6379 is taken (this test listens on it
 when nothing else does; OMERO_WEB_MASTER_HOLD_REDIS_PORT=0 turns that off):
@@ -109,8 +110,8 @@ def salt_all(salt_cli, *args, timeout=120):
     return salt_json(ret), time.time() - start
 
 
-def apply_all(salt_cli):
-    data, seconds = salt_all(salt_cli, "state.apply", "omero_web", timeout=APPLY_TIMEOUT)
+def apply_all(salt_cli, *extra):
+    data, seconds = salt_all(salt_cli, "state.apply", "omero_web", *extra, timeout=APPLY_TIMEOUT)
     runs = {m: MinionApply(m, data.get(m, "no return from %s" % m), seconds) for m in SITES}
     print("\n".join(r.summary() for r in runs.values()))
     return runs
@@ -446,3 +447,13 @@ def test_second_apply_changes_nothing_on_both(converged, salt_cli):
     for run in runs.values():
         assert run.ok, run.summary()
         assert run.changed == {}, run.summary() + "\n" + "\n".join(sorted(run.changed))
+
+
+def test_dry_run_predicts_nothing_on_both(converged, salt_cli):
+    """test=True on the converged sites (site A's Redis on 6380 included)."""
+    runs = apply_all(salt_cli, "test=True")
+    for run in runs.values():
+        assert run.ok, run.summary()
+        predicted = sorted(kitchen.ApplyResult.state_id(k) for k, v in run.states.items()
+                           if v.get("result") is None or v.get("changes"))
+        assert predicted == [], (run.minion, predicted)
