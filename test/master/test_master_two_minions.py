@@ -66,22 +66,15 @@ PILLAR_TO_PROPERTIES = {
 
 # -- helpers ---------------------------------------------------------------------
 
-class MinionApply:
-    """One minion's part of a `salt '*' state.apply` run."""
+class MinionApply(kitchen.ApplyResult):
+    """One minion's part of a `salt '*' state.apply` run (the kitchen's
+    ApplyResult: changed, failed, predicted, state_id)."""
 
-    def __init__(self, minion, ret, seconds):
+    def __init__(self, minion, ret, seconds):  # pylint: disable=super-init-not-called
         self.minion = minion
         self.seconds = seconds
         self.states = ret if isinstance(ret, dict) else {}
         self.errors = [] if isinstance(ret, dict) else (ret if isinstance(ret, list) else [ret])
-
-    @property
-    def changed(self):
-        return {k: v for k, v in self.states.items() if v.get("changes")}
-
-    @property
-    def failed(self):
-        return {k: v for k, v in self.states.items() if v.get("result") is False}
 
     @property
     def ok(self):
