@@ -10,7 +10,6 @@ The map is built as map.jinja builds it: the formula's parameters/ layers
 
 import copy
 import glob
-import importlib.util
 import pathlib
 import sys
 
@@ -23,17 +22,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 PARAMETERS = REPO / "omero_web" / "parameters"
 
 
-def _load_module():
-    if "omero_web" in sys.modules:
-        return sys.modules["omero_web"]
-    spec = importlib.util.spec_from_file_location("omero_web", REPO / "_modules" / "omero_web.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["omero_web"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-omero_web = _load_module()
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from test_omero_web_module import omero_web  # noqa: E402  (the module, loaded once)
 
 SECRET = "change-me-to-a-long-random-string"
 
