@@ -26,9 +26,11 @@ omero user ``runas`` because ``user`` is the file's owner there.
         - http: 80
         - servername: omero.example.org
 
-Values of secret properties (``omero.web.secret_key``, anything ending in
-``password`` or ``pass``) are shown as ``********`` in changes and comments,
-and are never logged.
+Secrets are masked as ``********`` in changes, comments and errors, by the
+formula's one rule (``_utils/omero_web_secrets.py``): known secret properties
+(``omero.web.secret_key``, ``omero.web.public.password``...), the properties
+named in ``secret_keys``, and any value holding a URL with a password (only
+the password is masked there).
 """
 
 import hashlib
@@ -42,7 +44,6 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "omero"
 
-MASK = "********"
 FINGERPRINT_TAG = "omero-web-formula-fingerprint:"
 # Properties `omero web config nginx[-location]` reads (omero/plugins/web.py).
 NGINX_PROPERTIES = (
@@ -57,47 +58,13 @@ NGINX_PROPERTIES = (
 
 
 def __virtual__():
-    if "omero.config_plan" in __salt__:
+    if "omero.config_plan" in __salt__ and "omero_web_secrets.mask_changes" in __utils__:
         return __virtualname__
     return (False, "omero state: the omero execution module is not available")
 
 
-def _is_secret(key):
-    lowered = key.lower()
-    return (
-        lowered == "omero.web.secret_key"
-        or lowered.endswith("password")
-        or lowered.endswith("pass")
-    )
-
-
-def _mask_changes(changes):
-    masked = {}
-    for key, change in changes.items():
-        if _is_secret(key):
-            change = {
-                side: (MASK if change.get(side) is not None else None)
-                for side in ("old", "new")
-            }
-        masked[key] = change
-    return masked
-
-
-def _secret_texts(properties):
-    texts = set()
-    for key, value in (properties or {}).items():
-        if isinstance(key, str) and _is_secret(key) and value not in (None, ""):
-            texts.add(value if isinstance(value, str) else json.dumps(value))
-            texts.add(str(value))
-    return texts
-
-
-def _scrub(message, secrets):
-    message = str(message)
-    for text in sorted(secrets, key=len, reverse=True):
-        if text:
-            message = message.replace(text, MASK)
-    return message
+def _secrets(name):
+    return __utils__["omero_web_secrets." + name]
 
 
 def _keys(changes):
@@ -112,6 +79,7 @@ def _manage(
     unsets=None,
     prune=False,
     prune_prefix="omero.web.",
+    secret_keys=None,
     user=None,
     omerodir=None,
     venv=None,
@@ -120,7 +88,15 @@ def _manage(
     check (in-process plan) -> test -> one batch write -> re-read.
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
-    secrets = _secret_texts(properties)
+    secret_keys = list(secret_keys or [])
+    secrets = _secrets("secret_texts")(dict(properties or {}, **(appends or {})), secret_keys)
+
+    def mask(changes):
+        return _secrets("mask_changes")(changes, secret_keys)
+
+    def scrub(text):
+        return _secrets("scrub")(text, secrets)
+
     kwargs = {
         "properties": properties,
         "appends": appends,
@@ -139,13 +115,13 @@ def _manage(
             # A dry run on a fresh host: the user, OMERODIR or venv that
             # earlier states create do not exist yet. Everything is new.
             ret["result"] = None
-            ret["changes"] = _mask_changes(_fresh_plan(properties, appends))
+            ret["changes"] = mask(_fresh_plan(properties, appends))
             ret["comment"] = (
                 "OMERO.web is not installed yet: every property would be set "
                 "(appended lists start from OMERO.web's default list)"
             )
             return ret
-        ret["comment"] = _scrub(f"Cannot read the OMERO configuration: {exc}", secrets)
+        ret["comment"] = scrub(f"Cannot read the OMERO configuration: {exc}")
         return ret
     if not plan:
         ret["result"] = True
@@ -153,19 +129,19 @@ def _manage(
         return ret
     if __opts__["test"]:
         ret["result"] = None
-        ret["changes"] = _mask_changes(plan)
+        ret["changes"] = mask(plan)
         ret["comment"] = f"{len(plan)} OMERO properties would be changed: {_keys(plan)}"
         return ret
     try:
         changes = __salt__["omero.config_batch"](**kwargs)
     except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["comment"] = _scrub(f"Failed to change {_keys(plan)}: {exc}", secrets)
+        ret["comment"] = scrub(f"Failed to change {_keys(plan)}: {exc}")
         return ret
-    ret["changes"] = _mask_changes(changes)
+    ret["changes"] = mask(changes)
     try:
         left = __salt__["omero.config_plan"](**kwargs)
     except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["comment"] = _scrub(f"Cannot read back the OMERO configuration: {exc}", secrets)
+        ret["comment"] = scrub(f"Cannot read back the OMERO configuration: {exc}")
         return ret
     if left:
         ret["comment"] = (
@@ -273,6 +249,7 @@ def config_managed(
     unsets=None,
     prune=False,
     prune_prefix="omero.web.",
+    secret_keys=None,
     user=None,
     omerodir=None,
     venv=None,
@@ -307,6 +284,10 @@ def config_managed(
     prune_prefix : omero.web.
         The namespace that ``prune`` cleans.
 
+    secret_keys
+        More properties whose values are secrets (masked in changes and
+        comments), besides the formula's known ones and URL passwords.
+
     .. code-block:: yaml
 
         omero-web-config:
@@ -327,6 +308,7 @@ def config_managed(
         unsets=[key for key in unsets or [] if key not in (properties or {})],
         prune=prune,
         prune_prefix=prune_prefix,
+        secret_keys=secret_keys,
         user=user,
         omerodir=omerodir,
         venv=venv,

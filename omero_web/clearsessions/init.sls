@@ -24,9 +24,11 @@ omero_web-clearsessions-file-managed:
   file.managed:
     - names:
       - {{ unit_dir }}/{{ unit }}.service:
-        - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-clearsessions.service.jinja") }}
+        - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-clearsessions.service.jinja",
+                                  "omero_web-clearsessions-file-managed") }}
       - {{ unit_dir }}/{{ unit }}.timer:
-        - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-clearsessions.timer.jinja") }}
+        - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-clearsessions.timer.jinja",
+                                  "omero_web-clearsessions-file-managed") }}
     - template: jinja
     - user: root
     - group: root

@@ -11,6 +11,7 @@
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+{%- set derived = omero_web.derived %}
 
 include:
   - {{ tplroot }}.user
@@ -19,12 +20,13 @@ include:
 omero_web-config-omero-config_managed:
   omero.config_managed:
     - name: {{ omero_web.omerodir }}/etc/grid/config.xml
-    - properties: {{ omero_web.derived.properties | json }}
-    - appends: {{ omero_web.derived.appends | json }}
+    - properties: {{ derived.properties | json }}
+    - appends: {{ derived.appends | json }}
     # formula-owned properties and middleware this pillar does not use
-    - removals: {{ omero_web.derived.removals | json }}
-    - unsets: {{ omero_web.derived.unsets | json }}
+    - removals: {{ derived.removals | json }}
+    - unsets: {{ derived.unsets | json }}
     - prune: {{ omero_web.prune | json }}
+    - secret_keys: {{ derived.secret_keys | json }}
     - user: {{ omero_web.user }}
     - omerodir: {{ omero_web.omerodir }}
     - venv: {{ omero_web.venv }}

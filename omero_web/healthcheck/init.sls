@@ -12,8 +12,8 @@
 # changes nothing, so it reports no change when OMERO.web answers (also
 # after waiting for it following a restart); under test=True its `test_name`
 # probes once and predicts a change only when OMERO.web does not answer.
-# (No `unless`: see libcmd.jinja for what the first unless/onlyif/creates of
-# a run costs.)
+# (No `unless`: the first unless/onlyif/creates of
+# a run costs: it makes Salt load every state module, about 1.5 s.)
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
@@ -21,30 +21,10 @@
 {%- set check = omero_web.service.healthcheck %}
 
 {%- if check.enabled %}
-{%-   set nginx = omero_web.nginx %}
-{%-   set path = omero_web.derived.prefix ~ "/webclient/login/" %}
-{%-   set host = "" %}
-{%-   if nginx.enabled and not nginx.location_only %}
-{%-     set first_name = (nginx.server_name | string).split() | first %}
-{%-     if first_name not in ["_", "localhost"] and "*" not in first_name
-          and not first_name.startswith("~") %}
-{%-       set host = first_name %}
-{%-     endif %}
-{%-     if omero_web.derived.get("tls") %}
-{%-       set url = "https://127.0.0.1:" ~ nginx.tls.port ~ path %}
-{%-     else %}
-{%-       set url = "http://127.0.0.1:" ~ nginx.port ~ path %}
-{%-     endif %}
-{%-   else %}
-{%-     set gunicorn_host = omero_web.gunicorn.host %}
-{%-     if gunicorn_host in ["0.0.0.0", "::", ""] %}
-{%-       set gunicorn_host = "127.0.0.1" %}
-{%-     endif %}
-{%-     set url = "http://" ~ gunicorn_host ~ ":" ~ omero_web.gunicorn.port ~ path %}
-{%-   endif %}
-{%-   set command = [omero_web.python.executable, check.script, url] %}
-{%-   if host %}
-{%-     do command.extend(["--host", host]) %}
+{%-   set target = omero_web.derived.healthcheck %}
+{%-   set command = [omero_web.python.executable, check.script, target.url] %}
+{%-   if target.host %}
+{%-     do command.extend(["--host", target.host]) %}
 {%-   endif %}
 
 include:
@@ -53,7 +33,8 @@ include:
 omero_web-healthcheck-file-managed:
   file.managed:
     - name: {{ check.script }}
-    - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-healthcheck.py.jinja") }}
+    - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-healthcheck.py.jinja",
+                              "omero_web-healthcheck-file-managed") }}
     - template: jinja
     - user: root
     - group: root

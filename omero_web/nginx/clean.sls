@@ -8,15 +8,15 @@
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
 {%- set nginx = omero_web.nginx %}
-{%- set base = nginx.conf_file | replace(".conf", "") %}
+{%- set files = omero_web.derived.nginx %}
 
 omero_web-nginx-clean-file-absent:
   file.absent:
     - names:
-      - {{ nginx.conf_dir }}/{{ nginx.conf_file }}
-      - {{ omero_web.omerodir }}/{{ nginx.location_file }}
-      - {{ nginx.tls_dir }}/{{ base }}.crt
-      - {{ nginx.tls_dir }}/{{ base }}.key
+      - {{ files.conf_file }}
+      - {{ files.location_file }}
+      - {{ files.tls_cert }}
+      - {{ files.tls_key }}
 
 {%- if omero_web.clean.pkgs %}
 

@@ -8,7 +8,7 @@
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
 
-{%- if omero_web.derived.redis_local and omero_web.clean.pkgs %}
+{%- if omero_web.derived.redis.local and omero_web.clean.pkgs %}
 
 omero_web-redis-clean-service-dead:
   service.dead:

@@ -22,7 +22,7 @@
 {%-   do requires.append(omero_web.nginx.service ~ ".service") %}
 {%-   do after.append(omero_web.nginx.service ~ ".service") %}
 {%- endif %}
-{%- if omero_web.derived.redis_local %}
+{%- if omero_web.derived.redis.local %}
 {%-   do after.append(omero_web.redis.service ~ ".service") %}
 {%- endif %}
 
@@ -33,14 +33,15 @@ include:
 {%- if nginx_served %}
   - {{ tplroot }}.nginx
 {%- endif %}
-{%- if omero_web.derived.redis_local %}
+{%- if omero_web.derived.redis.local %}
   - {{ tplroot }}.redis
 {%- endif %}
 
 omero_web-service-file-managed:
   file.managed:
     - name: {{ service.unit_dir }}/{{ service.name }}.service
-    - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web.service.jinja") }}
+    - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web.service.jinja",
+                              "omero_web-service-file-managed") }}
     - template: jinja
     - user: root
     - group: root
@@ -68,10 +69,10 @@ omero_web-service-service-running:
     - require:
       - sls: {{ tplroot }}.user
 {%- if nginx_served %}
-      - sls: {{ tplroot }}.nginx
+      - sls: {{ tplroot }}.nginx.service
 {%- endif %}
-{%- if omero_web.derived.redis_local %}
-      - sls: {{ tplroot }}.redis
+{%- if omero_web.derived.redis.local %}
+      - sls: {{ tplroot }}.redis.service
 {%- endif %}
     - watch:
       - module: omero_web-service-module-run

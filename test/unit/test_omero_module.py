@@ -2,135 +2,22 @@
 Unit tests of the ``omero`` execution module (``_modules/omero.py``).
 
 The module's dunders come from pytest-salt-factories' loader mock
-(``configure_loader_modules``). config.xml is a real file in ``tmp_path``
-(the module reads it in-process); only ``cmd.run_all`` - the omero process -
-is replaced, by fakes that behave like the real writer/defaults scripts.
+(``configure_loader_modules``), with Salt's real utility loader as
+``__utils__``. config.xml is a real file in ``tmp_path`` (the module reads it
+in-process); only ``cmd.run_all`` - the omero process - is replaced, by a
+fake that behaves like the real venv programs (unit_support.FakeOmero).
 The real omero CLI is exercised in ``test/functional``.
 """
 
-import importlib.util
 import json
-import os
-import pathlib
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
-from unittest.mock import MagicMock
 
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from unit_support import FORMULA, MIDDLEWARE_DEFAULT, USER, install_dist, read_profile, write_config
 
-
-def _load(name, relpath):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / relpath)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-omero = _load("omero_salt_execmod", "_modules/omero.py")
-
-MIDDLEWARE_DEFAULT = [
-    {"index": 1, "class": "django.middleware.common.BrokenLinkEmailsMiddleware"},
-    {"index": 2, "class": "django.middleware.common.CommonMiddleware"},
-]
+omero = FORMULA.omero
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
-USER = "nobody"  # exists on every Debian/RedHat host, uid != 0
-
-
-def write_config(omerodir, props, profile="default", active_extra=None):
-    """Write config.xml in omero.config.ConfigXml's layout."""
-    grid = pathlib.Path(omerodir) / "etc" / "grid"
-    grid.mkdir(parents=True, exist_ok=True)
-    root = ET.Element("icegrid")
-    active = ET.SubElement(root, "properties", id="__ACTIVE__")
-    ET.SubElement(active, "property", name="omero.config.profile", value=profile)
-    ET.SubElement(active, "property", name="omero.config.version", value="5.1.0")
-    for key, value in (active_extra or props).items():
-        ET.SubElement(active, "property", name=key, value=value)
-    block = ET.SubElement(root, "properties", id=profile)
-    ET.SubElement(block, "property", name="omero.config.version", value="5.1.0")
-    for key, value in props.items():
-        ET.SubElement(block, "property", name=key, value=value)
-    ET.ElementTree(root).write(grid / "config.xml", encoding="UTF-8")
-
-
-def read_profile(omerodir):
-    return omero._read_config(str(omerodir))
-
-
-class FakeOmero:
-    """
-    Stands in for ``cmd.run_all``: behaves like the module's two venv scripts
-    (batch writer, defaults reader) and like ``omero web config``; records
-    every call.
-    """
-
-    def __init__(self, defaults=None, write=True, fail=None):
-        self.calls = []
-        self.defaults = defaults or {"omero.web.middleware": MIDDLEWARE_DEFAULT}
-        self.write = write
-        self.fail = fail
-        self.cli_fail = None
-        self.settings_error = None
-
-    def __call__(self, cmd, **kwargs):
-        self.calls.append((cmd, kwargs))
-        if self.fail:
-            return {"retcode": self.fail[0], "stdout": "", "stderr": self.fail[1]}
-        if cmd[1:2] == ["-c"] and cmd[2] == omero._WRITER:
-            req = json.loads(kwargs["stdin"])
-            omerodir = pathlib.Path(req["path"]).parents[2]
-            current = read_profile(omerodir)
-            if self.write:
-                for key, value in req["new"].items():
-                    if value is None:
-                        current.pop(key, None)
-                    else:
-                        current[key] = value
-                write_config(omerodir, current)
-            out = "noise\n" + req["marker"] + json.dumps(sorted(req["new"]))
-            return {"retcode": 0, "stdout": out, "stderr": ""}
-        if cmd[1:2] == ["-c"] and cmd[2] == omero._DEFAULTS:
-            marker, keys = cmd[3], cmd[4:]
-            out = marker + json.dumps({k: self.defaults.get(k, []) for k in keys})
-            return {"retcode": 0, "stdout": out, "stderr": ""}
-        if cmd[1:2] == ["-c"] and cmd[2] == omero._SETTINGS_CHECK:
-            return {"retcode": 1, "stdout": "", "stderr": self.settings_error or ""}
-        if self.cli_fail:
-            return {"retcode": self.cli_fail[0], "stdout": "", "stderr": self.cli_fail[1]}
-        return {"retcode": 0, "stdout": "server { }", "stderr": ""}
-
-    @property
-    def commands(self):
-        return [cmd for cmd, _ in self.calls]
-
-
-@pytest.fixture
-def venv(tmp_path):
-    path = tmp_path / "venv"
-    (path / "bin").mkdir(parents=True)
-    for exe in ("omero", "python"):
-        (path / "bin" / exe).write_text("#!/bin/sh\nexit 99\n")
-        (path / "bin" / exe).chmod(0o755)
-    return path
-
-
-@pytest.fixture
-def omerodir(tmp_path):
-    path = tmp_path / "omerodir"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def fake():
-    return FakeOmero()
 
 
 @pytest.fixture
@@ -139,7 +26,7 @@ def context():
 
 
 @pytest.fixture
-def configure_loader_modules(fake, venv, omerodir, context):
+def configure_loader_modules(fake, venv, omerodir, context, utils):
     pillar = {"omero_web": {"user": USER, "omerodir": str(omerodir), "venv": str(venv)}}
     return {
         omero: {
@@ -147,68 +34,9 @@ def configure_loader_modules(fake, venv, omerodir, context):
             "__pillar__": pillar,
             "__context__": context,
             "__opts__": {"test": False},
+            "__utils__": utils,
         }
     }
-
-
-# ---------------------------------------------------------------- values
-
-
-@pytest.mark.parametrize(
-    "value,text",
-    [
-        (True, "true"),
-        (False, "false"),
-        (4080, "4080"),
-        (0.5, "0.5"),
-        ("/omero", "/omero"),
-        ([["localhost", 4064, "omero"]], '[["localhost",4064,"omero"]]'),
-        ({"a": 1, "b": [True, None]}, '{"a":1,"b":[true,null]}'),
-        ((1, 2), "[1,2]"),
-    ],
-)
-def test_serialize(value, text):
-    assert omero._serialize(value) == text
-
-
-@pytest.mark.parametrize("value", [None, object(), {"a": object()}])
-def test_serialize_rejects(value):
-    with pytest.raises(SaltInvocationError):
-        omero._serialize(value, "omero.web.x")
-
-
-@pytest.mark.parametrize(
-    "stored,desired",
-    [
-        ('{"a": 1, "b": 2}', {"b": 2, "a": 1}),
-        ('{"a": 1}', '{"a":1}'),
-        ("true", True),
-        ("True", True),
-        ("TRUE", "true"),
-        ("false", False),
-        ("4080", 4080),
-        ("4080", "4080"),
-        ('[["localhost", 4064, "omero"]]', [["localhost", 4064, "omero"]]),
-        ("/omero", "/omero"),
-    ],
-)
-def test_same_meaning(stored, desired):
-    assert omero._same(stored, desired)
-
-
-@pytest.mark.parametrize(
-    "stored,desired",
-    [
-        ('"/omero"', "/omero"),  # a quoted string is not the string
-        ("1", True),  # an int is not a boolean
-        ("true", "yes"),
-        ("[1, 2]", [2, 1]),  # list order matters
-        ("4080", 4081),
-        ("", False),
-    ],
-)
-def test_different_meaning(stored, desired):
-    assert not omero._same(stored, desired)
 
 
 # ---------------------------------------------------------------- reading
@@ -275,12 +103,6 @@ def test_noop_plan_spawns_nothing(omerodir, fake, context):
     assert fake.calls == []
 
 
-def _fake_omero_web_install(venv, version="5.33.2"):
-    dist = venv / "lib" / "python3.11" / "site-packages" / ("omero_web-%s.dist-info" % version)
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: omero-web\nVersion: %s\n\n" % version)
-
-
 def test_prune_resets_appended_lists_to_default_plus_declared(omerodir, fake, context):
     stale = {"index": 5, "class": "no_such.Middleware"}
     current = MIDDLEWARE_DEFAULT + [stale, {"index": 0, "class": "w.W"}]
@@ -293,7 +115,7 @@ def test_prune_resets_appended_lists_to_default_plus_declared(omerodir, fake, co
 
 
 def test_default_lists_are_kept_on_disk_per_omero_web_version(omerodir, fake, venv, tmp_path):
-    _fake_omero_web_install(venv)
+    install_dist(venv, "omero-web", "5.33.2")
     cachedir = tmp_path / "cache"
     omero.__opts__["cachedir"] = str(cachedir)
     try:
@@ -352,7 +174,8 @@ def test_append_to_unset_web_key_starts_from_default(omerodir, fake, context):
     assert len(fake.calls) == 1
     cmd, kwargs = fake.calls[0]
     assert cmd[0] == kwargs["env"]["PATH"].split(":")[0] + "/python"
-    assert "omero.web.middleware" in cmd
+    assert fake.program(cmd) == "default_lists"
+    assert json.loads(kwargs["stdin"]) == {"keys": ["omero.web.middleware"]}
     # cached for the rest of the run
     omero.config_plan(appends={"omero.web.middleware": [WHITENOISE]})
     assert len(fake.calls) == 1
@@ -424,6 +247,7 @@ def test_batch_one_process_for_all_changes(omerodir, fake, context, venv):
     assert len(fake.calls) == 2  # the defaults of omero.web.apps (prune), then the write
     cmd, kwargs = fake.calls[-1]
     assert cmd[:2] == [str(venv / "bin" / "python"), "-c"]
+    assert fake.program(cmd) == "write_config"
     assert kwargs["runas"] == USER
     assert kwargs["python_shell"] is False
     assert kwargs["umask"] == "027"
@@ -537,37 +361,6 @@ def test_web_config_nginx_bad_arguments(kwargs, fake):
     assert fake.calls == []
 
 
-def test_web_status_does_not_trust_exit_codes(omerodir, fake):
-    var = omerodir / "var"
-    var.mkdir()
-    assert omero.web_status() is False  # no pid file
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; print(1, flush=True); time.sleep(60)", "gunicorn"],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        proc.stdout.readline()  # exec'd: its cmdline is the new one
-        (var / "django.pid").write_text(f"{proc.pid}\n")
-        assert omero.web_status() is True
-        (var / "django.pid").write_text(f"{os.getpid()}\n")  # alive, not OMERO.web
-        assert omero.web_status() is False
-    finally:
-        proc.kill()
-        proc.wait()
-    (var / "django.pid").write_text(f"{proc.pid}\n")  # stale pid file
-    assert omero.web_status() is False
-    (var / "django.pid").write_text("garbage")
-    assert omero.web_status() is False
-    assert fake.calls == []
-
-
-def test_web_start_checks_the_process(omerodir, fake):
-    (omerodir / "var").mkdir()
-    with pytest.raises(CommandExecutionError, match="not running after"):
-        omero.web_start(timeout=0.3)
-    assert fake.commands[-1][1:] == ["web", "start"]
-
-
 def test_version_from_dist_info(venv, fake):
     assert omero.version() is None
     site = venv / "lib" / "python3.11" / "site-packages"
@@ -611,15 +404,25 @@ def test_web_failure_without_reason_is_explained(fake):
     assert len(fake.calls) == 1
 
 
-def test_get_all_masks_secrets_unless_asked(omerodir):
+def test_get_all_masks_secrets_by_the_one_rule_unless_asked(omerodir):
     write_config(
         omerodir,
-        {"omero.web.secret_key": "k3y", "omero.db.pass": "pw", "omero.ldap.Password": "", "omero.web.prefix": "/p"},
+        {
+            "omero.web.secret_key": "k3y",
+            "omero.db.pass": "pw",
+            "omero.web.show_forgot_password": "true",
+            "omero.web.my_token": "t0k3n",
+            "omero.web.caches": '{"default": {"LOCATION": "redis://:pw2@127.0.0.1:6379/0"}}',
+            "omero.web.prefix": "/p",
+        },
     )
-    assert omero.config_get_all() == {
+    assert omero.config_get_all(secret_keys=["omero.web.my_token"]) == {
         "omero.web.secret_key": "********",
         "omero.db.pass": "********",
-        "omero.ldap.Password": "",
+        # a boolean whose name ends in "password" is no secret
+        "omero.web.show_forgot_password": True,
+        "omero.web.my_token": "********",
+        "omero.web.caches": {"default": {"LOCATION": "redis://:********@127.0.0.1:6379/0"}},
         "omero.web.prefix": "/p",
     }
     assert omero.config_get_all(show_password=True)["omero.web.secret_key"] == "k3y"

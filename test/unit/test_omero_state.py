@@ -10,30 +10,15 @@ and writes, not against canned returns.
 """
 
 import hashlib
-import importlib.util
 import json
 import pathlib
-import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from unit_support import FORMULA, install_dist, read_profile, write_config
 
-from test_omero_module import FakeOmero, omero, read_profile, write_config  # noqa: E402
-
-
-def _load(name, relpath):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO / relpath)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-omero_state = _load("omero_salt_statemod", "_states/omero.py")
+omero = FORMULA.omero
+omero_state = FORMULA.omero_state
 
 USER = "nobody"
 SECRET = "s3cr3t-Key-value"
@@ -60,28 +45,10 @@ class FakeFileManaged:
 
 
 @pytest.fixture
-def venv(tmp_path):
-    path = tmp_path / "venv"
-    (path / "bin").mkdir(parents=True)
-    for exe in ("omero", "python"):
-        (path / "bin" / exe).write_text("#!/bin/sh\nexit 99\n")
-        (path / "bin" / exe).chmod(0o755)
-    site = path / "lib" / "python3.11" / "site-packages" / "omero_web-5.33.2.dist-info"
-    site.mkdir(parents=True)
-    (site / "METADATA").write_text("Name: omero-web\nVersion: 5.33.2\n")
-    return path
-
-
-@pytest.fixture
-def omerodir(tmp_path):
-    path = tmp_path / "omerodir"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def fake():
-    return FakeOmero()
+def installed(venv):
+    """The venv holds omero-web 5.33.2 (its dist-info)."""
+    install_dist(venv, "omero-web", "5.33.2")
+    return venv
 
 
 @pytest.fixture
@@ -102,7 +69,8 @@ def file_managed(opts):
 
 
 @pytest.fixture
-def configure_loader_modules(fake, venv, omerodir, opts, file_managed):
+def configure_loader_modules(fake, installed, omerodir, opts, file_managed, utils):
+    venv = installed
     pillar = {"omero_web": {"user": USER, "omerodir": str(omerodir), "venv": str(venv)}}
     context = {}
     salt_funcs = {"cmd.run_all": fake}
@@ -117,12 +85,19 @@ def configure_loader_modules(fake, venv, omerodir, opts, file_managed):
     ):
         salt_funcs[f"omero.{func}"] = getattr(omero, func)
     return {
-        omero: {"__salt__": salt_funcs, "__pillar__": pillar, "__context__": context, "__opts__": opts},
+        omero: {
+            "__salt__": salt_funcs,
+            "__pillar__": pillar,
+            "__context__": context,
+            "__opts__": opts,
+            "__utils__": utils,
+        },
         omero_state: {
             "__salt__": salt_funcs,
             "__opts__": opts,
             "__states__": {"file.managed": file_managed},
             "__context__": context,
+            "__utils__": utils,
         },
     }
 
@@ -155,16 +130,15 @@ def test_managed_changes_then_noop(omerodir, fake, dry_run):
     ret = omero_state.config_managed("cfg", **kwargs)
     assert_contract(ret, "cfg")
     assert ret["changes"] == expected
-    writes = lambda: [c for c in fake.calls if c[0][2] == omero._WRITER]  # noqa: E731
     if dry_run:
         assert ret["result"] is None
         assert read_profile(omerodir) == before  # nothing written
-        assert writes() == []
+        assert fake.by_program("write_config") == []
         # prune of an appended list reads OMERO.web's default list, only that
-        assert all(c[0][2] == omero._DEFAULTS for c in fake.calls)
+        assert len(fake.by_program("default_lists")) == len(fake.calls) == 1
         return
     assert ret["result"] is True
-    assert len(writes()) == 1
+    assert len(fake.by_program("write_config")) == 1
     assert len(fake.calls) == 2  # the default list of omero.web.apps, then the write
     after = read_profile(omerodir)
     assert after["omero.web.prefix"] == "/omero" and after["omero.web.debug"] == "false"
@@ -198,17 +172,13 @@ def test_test_mode_predicts_the_real_run(omerodir, fake, opts):
     assert set(applied["changes"]) == {"omero.web.server_list", "omero.web.apps", "omero.web.middleware", "omero.web.other"}
 
 
-@pytest.mark.parametrize(
-    "key",
-    ["omero.web.secret_key", "omero.db.pass", "omero.ldap.PASSWORD", "omero.web.smtp_password", "Omero.Web.Secret_Key"],
-)
-def test_secrets_are_masked(omerodir, fake, key, caplog, dry_run):
+@pytest.mark.parametrize("key", ["omero.web.secret_key", "omero.web.public.password", "omero.db.pass"])
+def test_known_secrets_are_masked(omerodir, fake, key, caplog, dry_run):
     caplog.set_level("DEBUG")
     write_config(omerodir, {key: "old-" + SECRET})
     ret = omero_state.config_managed("cfg", properties={key: SECRET})
     assert ret["changes"] == {key: {"old": MASK, "new": MASK}}
-    text = json.dumps(ret)
-    assert SECRET not in text
+    assert SECRET not in json.dumps(ret)
     assert SECRET not in caplog.text
     if not dry_run:
         assert read_profile(omerodir)[key] == SECRET
@@ -216,6 +186,31 @@ def test_secrets_are_masked(omerodir, fake, key, caplog, dry_run):
     assert SECRET not in json.dumps(ret)
     if not dry_run:
         assert ret["changes"] == {key: {"old": MASK, "new": None}}
+
+
+def test_pillar_secret_keys_are_masked(omerodir, fake, caplog, dry_run):
+    caplog.set_level("DEBUG")
+    ret = omero_state.config_managed(
+        "cfg", properties={"omero.web.my_token": SECRET}, secret_keys=["omero.web.my_token"]
+    )
+    assert ret["changes"] == {"omero.web.my_token": {"old": None, "new": MASK}}
+    assert SECRET not in json.dumps(ret) and SECRET not in caplog.text
+
+
+def test_url_passwords_are_masked_and_the_rest_shown(omerodir, fake, caplog, dry_run):
+    caplog.set_level("DEBUG")
+    caches = {"default": {"BACKEND": "django_redis.cache.RedisCache",
+                          "LOCATION": "redis://:" + SECRET + "@127.0.0.1:6379/0"}}
+    ret = omero_state.config_managed("cfg", properties={"omero.web.caches": caches})
+    shown = ret["changes"]["omero.web.caches"]["new"]["default"]
+    assert shown["LOCATION"] == "redis://:" + MASK + "@127.0.0.1:6379/0"
+    assert shown["BACKEND"] == "django_redis.cache.RedisCache"
+    assert SECRET not in json.dumps(ret) and SECRET not in caplog.text
+
+
+def test_a_boolean_named_password_is_shown(omerodir, fake, dry_run):
+    ret = omero_state.config_set("omero.web.show_forgot_password", False)
+    assert ret["changes"] == {"omero.web.show_forgot_password": {"old": None, "new": False}}
 
 
 def test_secret_masked_when_newly_set(omerodir, fake, dry_run):

@@ -1,34 +1,18 @@
 """
-Unit tests of the ``omero_web`` execution module: ``derive()``.
-
-The module is loaded from ``_modules/`` with its dunders injected by
-pytest-salt-factories (``configure_loader_modules``). Validation is covered
-in ``test_validation_catalogue.py``.
+Unit tests of derive (``_utils/omero_web_derive.py``), through the
+``omero_web`` execution module and Salt's real utility loader, as map.jinja
+calls it: every pillar variant, what it becomes in OMERO.web, the venv,
+nginx, Redis and the health check.
 """
 
 import copy
-import importlib.util
 import json
-import pathlib
-import sys
 
 import pytest
-import yaml
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from unit_support import FORMULA, build
 
-
-def _load_module():
-    if "omero_web" in sys.modules:
-        return sys.modules["omero_web"]
-    spec = importlib.util.spec_from_file_location("omero_web", REPO / "_modules" / "omero_web.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["omero_web"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-omero_web = _load_module()
+omero_web = FORMULA.omero_web
 
 GRAINS = {
     "num_cpus": 2,
@@ -37,45 +21,22 @@ GRAINS = {
     "osfinger": "Debian-12",
 }
 
-#: platform parameters the formula's parameters/ layers add to the map
-PLATFORM = {
-    "pip": {
-        "packages": {
-            "omero_web": "omero-web",
-            "whitenoise": "whitenoise",
-            "redis": "django-redis",
-            "cors": "django-cors-headers",
-            "gevent": "gevent",
-        },
-        "omero_web_cap": "",
-    },
-}
-
 
 @pytest.fixture
-def configure_loader_modules():
-    return {omero_web: {"__grains__": dict(GRAINS), "__pillar__": {}, "__opts__": {}}}
-
-
-def merge(base, extra):
-    """Deep merge like map.jinja: dicts merge, anything else replaces."""
-    out = copy.deepcopy(base)
-    for key, value in (extra or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def example_pillar():
-    with open(REPO / "pillar.example", encoding="utf-8") as handle:
-        return yaml.safe_load(handle)["omero_web"]
+def configure_loader_modules(utils):
+    return {
+        omero_web: {
+            "__grains__": dict(GRAINS),
+            "__pillar__": {},
+            "__opts__": {},
+            "__utils__": utils,
+        }
+    }
 
 
 def mapdata(**overrides):
-    """pillar.example merged over the platform parameters, then ``overrides``."""
-    return merge(merge(PLATFORM, example_pillar()), overrides)
+    """pillar.example merged over the formula's parameters (Debian 12), then ``overrides``."""
+    return build(overrides)[0]
 
 
 def derive(data, grains=None):
@@ -92,20 +53,18 @@ def test_pillar_example_derives_the_walkthrough():
     assert set(result) == {
         "properties",
         "appends",
+        "unsets",
+        "removals",
+        "secret_keys",
         "pip_packages",
-        "redis_local",
-        "redis_port",
-        "redis_socket",
-        "redis_tls",
+        "ice",
         "workers",
         "prefix",
         "static_url",
-        "location",
+        "nginx",
+        "redis",
+        "healthcheck",
         "selinux",
-        "tls",
-        "secrets",
-        "unsets",
-        "removals",
     }
     assert result["properties"] == {
         "omero.web.server_list": [["localhost", 4064, "omero"]],
@@ -160,14 +119,20 @@ def test_pillar_example_derives_the_walkthrough():
         "django-cors-headers",
         "omero-figure",
     ]
-    assert result["redis_local"] is True
+    assert result["redis"]["local"] is True
+    assert result["redis"]["directives"] == {"port": 6379}
     assert result["workers"] == 5
     assert result["prefix"] == "/omero"
     assert result["static_url"] == "/omero/static/"
-    assert result["location"] == "/omero"
+    assert result["nginx"]["location"] == "/omero"
+    assert result["nginx"]["conf_file"] == "/etc/nginx/conf.d/omero-web.conf"
     assert result["selinux"] is False
-    assert result["tls"] is False
-    assert result["secrets"] == ["omero.web.secret_key"]
+    assert result["nginx"]["tls"] is False
+    assert result["secret_keys"] == ["omero.web.secret_key"]
+    assert result["healthcheck"] == {
+        "url": "http://127.0.0.1:80/omero/webclient/login/",
+        "host": "omero.example.org",
+    }
 
 
 def test_result_is_json_serialisable_and_input_untouched():
@@ -184,13 +149,13 @@ def test_grains_default_to_dunder_grains():
 
 
 def test_minimal_map_has_no_optional_packages():
-    result = derive({"pip": PLATFORM["pip"], "version": ">=5.6.1"})
+    result = derive({"version": ">=5.6.1"})
     assert result["pip_packages"] == ["omero-web>=5.6.1"]
     assert result["properties"] == {}
     assert result["appends"] == {}
-    assert result["redis_local"] is False
+    assert result["redis"]["local"] is False
     assert result["workers"] is None
-    assert result["location"] == "/"
+    assert result["nginx"]["location"] == "/"
 
 
 # --------------------------------------------------------------------------
@@ -202,7 +167,7 @@ def test_prefix_set():
     result = derive(mapdata(prefix="/omero"))
     assert result["properties"]["omero.web.prefix"] == "/omero"
     assert result["properties"]["omero.web.static_url"] == "/omero/static/"
-    assert (result["prefix"], result["static_url"], result["location"]) == (
+    assert (result["prefix"], result["static_url"], result["nginx"]["location"]) == (
         "/omero",
         "/omero/static/",
         "/omero",
@@ -214,7 +179,7 @@ def test_prefix_unset(prefix):
     result = derive(mapdata(prefix=prefix))
     assert "omero.web.prefix" not in result["properties"]
     assert "omero.web.static_url" not in result["properties"]
-    assert (result["prefix"], result["static_url"], result["location"]) == (
+    assert (result["prefix"], result["static_url"], result["nginx"]["location"]) == (
         "",
         "/static/",
         "/",
@@ -231,7 +196,7 @@ def test_sessions_file_backend():
     assert "omero.web.caches" not in result["properties"]
     assert "omero.web.session_engine" not in result["properties"]
     assert "django-redis" not in result["pip_packages"]
-    assert result["redis_local"] is False
+    assert result["redis"]["local"] is False
     # cookie settings apply to any backend
     assert result["properties"]["omero.web.session_cookie_age"] == 86400
     assert result["properties"]["omero.web.session_expire_at_browser_close"] is True
@@ -260,7 +225,7 @@ def test_sessions_cookie_settings():
 )
 def test_redis_local_or_remote(url, local):
     result = derive(mapdata(sessions={"backend": "redis", "redis_url": url}))
-    assert result["redis_local"] is local
+    assert result["redis"]["local"] is local
     assert result["properties"]["omero.web.caches"] == {
         "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}
     }
@@ -294,33 +259,35 @@ def test_redis_local_or_remote(url, local):
 )
 def test_where_a_local_redis_listens(url, port, socket, tls):
     result = derive(mapdata(sessions={"backend": "redis", "redis_url": url}))
-    assert result["redis_port"] == port
-    assert result["redis_port"] is None or type(result["redis_port"]) is int
-    assert result["redis_socket"] == socket
-    assert result["redis_tls"] is tls
+    redis = result["redis"]
+    assert redis["port"] == port
+    assert redis["port"] is None or type(redis["port"]) is int
+    assert redis["socket"] == socket
+    assert redis["tls"] is tls
 
 
 def test_no_local_redis_with_file_sessions():
     result = derive(
         mapdata(sessions={"backend": "file", "redis_url": "redis://127.0.0.1:6380/0"})
     )
-    assert result["redis_local"] is False
-    assert (result["redis_port"], result["redis_socket"], result["redis_tls"]) == (
-        None, None, False)
+    assert result["redis"]["local"] is False
+    redis = result["redis"]
+    assert (redis["port"], redis["socket"], redis["tls"], redis["directives"]) == (
+        None, None, False, {})
 
 
 def test_bad_redis_port_derives_no_port():
     """validate() rejects it; derive() alone must not raise."""
     result = derive(mapdata(sessions={"backend": "redis", "redis_url": "redis://127.0.0.1:99999/0"}))
-    assert result["redis_port"] is None
+    assert result["redis"]["port"] is None
 
 
 def test_redis_url_with_password_makes_caches_secret():
     result = derive(
         mapdata(sessions={"backend": "redis", "redis_url": "redis://:s3cr3t@redis.example.org/0"})
     )
-    assert "omero.web.caches" in result["secrets"]
-    assert result["redis_local"] is False
+    assert "omero.web.caches" in result["secret_keys"]
+    assert result["redis"]["local"] is False
 
 
 # --------------------------------------------------------------------------
@@ -353,7 +320,7 @@ def test_gevent_workers():
     assert props["omero.web.wsgi_worker_class"] == "gevent"
     assert props["omero.web.wsgi_worker_connections"] == 1000
     assert "omero.web.wsgi_threads" not in props
-    assert "gevent" in result["pip_packages"]
+    assert "gevent>=0.13" in result["pip_packages"]
 
 
 def test_gevent_ignores_threads_from_defaults():
@@ -370,7 +337,7 @@ def test_sync_workers():
     assert props["omero.web.wsgi_worker_class"] == "sync"
     assert props["omero.web.wsgi_threads"] == 8
     assert "omero.web.wsgi_worker_connections" not in props
-    assert "gevent" not in result["pip_packages"]
+    assert not [p for p in result["pip_packages"] if p.startswith("gevent")]
 
 
 def test_gunicorn_server_settings():
@@ -579,14 +546,15 @@ def test_platform_pins_package_names():
     ]
 
 
-def test_package_names_default_without_pip_parameters():
-    data = mapdata()
-    del data["pip"]
+def test_package_names_come_from_the_parameters():
+    # one declaration: parameters/defaults.yaml (gevent with its pin)
+    data = mapdata(gunicorn={"worker_class": "gevent", "threads": None})
     assert derive(data)["pip_packages"] == [
         "omero-web>=5.6.1",
         "whitenoise",
         "django-redis",
         "django-cors-headers",
+        "gevent>=0.13",
         "omero-figure",
     ]
 
@@ -623,7 +591,9 @@ def test_selinux(grains, manage, expected):
 def test_tls_sets_secure_cookies_and_trusted_origin():
     result = derive(mapdata(nginx={"tls": {"cert": "salt://c.crt", "key": "salt://c.key"}}))
     props = result["properties"]
-    assert result["tls"] is True
+    assert result["nginx"]["tls"] is True
+    assert result["nginx"]["tls_cert"] == "/etc/nginx/tls/omero-web.crt"
+    assert result["healthcheck"]["url"] == "https://127.0.0.1:443/omero/webclient/login/"
     assert props["omero.web.secure"] is True
     assert props["omero.web.session_cookie_secure"] is True
     assert props["omero.web.csrf_cookie_secure"] is True
@@ -656,7 +626,7 @@ def test_tls_port_in_origins():
 )
 def test_no_tls(nginx):
     result = derive(mapdata(nginx=nginx))
-    assert result["tls"] is False
+    assert result["nginx"]["tls"] is False
     assert "omero.web.secure" not in result["properties"]
     assert "omero.web.csrf_trusted_origins" not in result["properties"]
 
@@ -712,42 +682,41 @@ def test_any_property_with_a_url_password_is_secret():
             },
         )
     )
-    assert "omero.web.caches" in result["secrets"]
-    assert "omero.web.sharing.opengraph" not in result["secrets"]
+    assert "omero.web.caches" in result["secret_keys"]
+    assert "omero.web.sharing.opengraph" not in result["secret_keys"]
 
 
-def test_secrets_lists_secret_keys():
+def test_secret_keys_by_the_one_rule():
     result = derive(
         mapdata(
             config={
                 "omero.web.secret_key": "x",
                 "omero.web.public.password": "y",
                 "omero.mail.pass": "z",
+                "omero.web.show_forgot_password": True,
                 "omero.web.public.user": "public",
             },
             allow_non_web_config=True,
         )
     )
-    assert result["secrets"] == [
-        "omero.mail.pass",
-        "omero.web.public.password",
-        "omero.web.secret_key",
-    ]
+    # known secrets only: a name ending in "pass"/"password" is not a rule
+    assert result["secret_keys"] == ["omero.web.public.password", "omero.web.secret_key"]
 
 
 @pytest.mark.parametrize(
-    "key,secret",
+    "key,value,secret",
     [
-        ("omero.web.secret_key", True),
-        ("omero.web.public.password", True),
-        ("omero.mail.PASSWORD", True),
-        ("omero.ldap.pass", True),
-        ("omero.web.public.user", False),
-        ("omero.web.passthrough", False),
+        ("omero.web.secret_key", "x", True),
+        ("omero.web.public.password", "x", True),
+        ("omero.web.show_forgot_password", True, False),
+        ("omero.mail.pass", "x", False),
+        ("omero.web.public.user", "public", False),
+        ("omero.web.caches", {"default": {"LOCATION": "redis://:pw@h/0"}}, True),
+        ("omero.web.caches", {"default": {"LOCATION": "redis://h/0"}}, False),
     ],
 )
-def test_is_secret(key, secret):
-    assert omero_web.is_secret(key) is secret
+def test_is_secret(key, value, secret):
+    assert omero_web.is_secret(key, value) is secret
 
 
 def test_formula_owned_properties_unused_by_the_pillar_are_unset():
@@ -767,3 +736,71 @@ def test_owned_properties_in_use_are_never_unset():
     result = derive(mapdata(prefix="/omero", sessions={"backend": "redis"}))
     assert not set(result["unsets"]) & set(result["properties"])
     assert "omero.web.prefix" not in result["unsets"]
+
+
+def test_null_values_of_owned_keys_unset_their_property():
+    result = derive(mapdata(gunicorn={"threads": None}, sessions={"cookie_age": None}))
+    assert "omero.web.wsgi_threads" in result["unsets"]
+    assert "omero.web.session_cookie_age" in result["unsets"]
+
+
+# --------------------------------------------------------------------------
+# the values the sls files read (computed once, here)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "wheel,expected",
+    [
+        ("https://example.org/zeroc_ice-3.6.5-cp311.whl",
+         {"wheel": "https://example.org/zeroc_ice-3.6.5-cp311.whl", "source": None}),
+        ("/srv/wheels/zeroc_ice.whl", {"wheel": "/srv/wheels/zeroc_ice.whl", "source": None}),
+        ("salt://wheels/zeroc_ice.whl",
+         {"wheel": "/var/cache/omero-web/wheels/zeroc_ice.whl", "source": "salt://wheels/zeroc_ice.whl"}),
+    ],
+)
+def test_icepy_wheel(wheel, expected):
+    assert derive(mapdata(ice={"wheel": wheel}))["ice"] == expected
+
+
+@pytest.mark.parametrize(
+    "overrides,url,host",
+    [
+        ({}, "http://127.0.0.1:80/omero/webclient/login/", "omero.example.org"),
+        ({"prefix": "", "nginx": {"server_name": "localhost"}},
+         "http://127.0.0.1:80/webclient/login/", ""),
+        ({"nginx": {"server_name": "_ web.example.org"}},
+         "http://127.0.0.1:80/omero/webclient/login/", "web.example.org"),
+        ({"nginx": {"enabled": False}}, "http://127.0.0.1:4080/omero/webclient/login/", ""),
+        ({"nginx": {"location_only": True}, "gunicorn": {"host": "0.0.0.0", "port": 4090}},
+         "http://127.0.0.1:4090/omero/webclient/login/", ""),
+    ],
+)
+def test_healthcheck_target(overrides, url, host):
+    assert derive(mapdata(**overrides))["healthcheck"] == {"url": url, "host": host}
+
+
+def test_prefix_locations_shared_by_both_server_blocks():
+    result = derive(mapdata())
+    assert result["nginx"]["prefix_locations"] == result["properties"][NGINX_EXTRA][1:]
+
+
+@pytest.mark.parametrize(
+    "url,directives",
+    [
+        ("redis://127.0.0.1:6380/0", {"port": 6380}),
+        ("unix:///run/redis/redis.sock", {"unixsocket": "/run/redis/redis.sock", "unixsocketperm": 770}),
+        ("rediss://127.0.0.1:6380/0", {}),
+    ],
+)
+def test_redis_directives(url, directives):
+    result = derive(mapdata(sessions={"redis_url": url}))
+    assert result["redis"]["directives"] == directives
+
+
+def test_redis_port_on_selinux_needs_its_type():
+    grains = dict(GRAINS, os_family="RedHat", selinux={"enabled": True})
+    other = derive(mapdata(sessions={"redis_url": "redis://127.0.0.1:6380/0"}), grains)
+    default = derive(mapdata(), grains)
+    assert other["redis"]["selinux_port"] is True
+    assert default["redis"]["selinux_port"] is False

@@ -1,0 +1,136 @@
+"""
+OMERO.web's virtualenv as states: the venv with IcePy (``present``), and the
+pip packages installed into it (``packages_installed``).
+
+Each decides what a dry run says inside the state function (check -> test
+-> act -> re-read), so the compiled state is the same with and without
+``test=True``.
+
+.. code-block:: yaml
+
+    /opt/omero/web/venv3:
+      omero_venv.present:
+        - python: /usr/bin/python3
+        - wheel: /srv/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl
+        - ice_version: "3.6.5"
+
+    omero-web-packages:
+      omero_venv.packages_installed:
+        - venv: /opt/omero/web/venv3
+        - pkgs: [omero-web>=5.6.1, whitenoise]
+"""
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+__virtualname__ = "omero_venv"
+
+
+def __virtual__():
+    if "omero_venv.status" in __salt__:
+        return __virtualname__
+    return (False, "omero_venv state: the omero_venv execution module is not available")
+
+
+def _missing(venv, ice_version):
+    """What the venv lacks: ``venv`` (no python or pip yet) and/or ``icepy``."""
+    status = __salt__["omero_venv.status"](venv)
+    missing = []
+    if not (status["exists"] and status["pip"]):
+        missing.append("venv")
+    if "venv" in missing or __salt__["omero_venv.dist_version"](venv, "zeroc-ice") != ice_version:
+        missing.append("icepy")
+    return missing
+
+
+def present(name, python, wheel, ice_version="3.6.5", upgrade_pip=True):
+    """
+    Ensure the virtualenv ``name`` exists (created by ``python -m venv``,
+    with its pip upgraded) and holds IcePy ``ice_version`` from ``wheel``.
+
+    name
+        The venv's path, e.g. ``/opt/omero/web/venv3``.
+
+    python
+        The platform interpreter that creates it, e.g. ``/usr/bin/python3``.
+
+    wheel
+        IcePy's wheel: a local path or an https:// URL.
+
+    ice_version : 3.6.5
+        The zeroc-ice version the wheel holds: the venv's
+        ``zeroc_ice-<version>.dist-info`` marks it installed, so an installed
+        wheel is never reinstalled.
+
+    upgrade_pip : True
+        Upgrade pip right after creating the venv.
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        missing = _missing(name, ice_version)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = str(exc)
+        return ret
+    if not missing:
+        ret["result"] = True
+        ret["comment"] = "virtualenv {} with IcePy {} is present".format(name, ice_version)
+        return ret
+    planned = {}
+    if "venv" in missing:
+        planned["venv"] = {"old": None, "new": "created by {} -m venv".format(python)}
+    planned["icepy"] = {
+        "old": __salt__["omero_venv.dist_version"](name, "zeroc-ice"),
+        "new": "{} ({})".format(ice_version, wheel),
+    }
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = planned
+        ret["comment"] = "would be done: " + ", ".join(sorted(planned))
+        return ret
+    try:
+        if "venv" in missing:
+            __salt__["omero_venv.create"](name, python, upgrade_pip=upgrade_pip)
+        __salt__["omero_venv.install"](name, wheel, upgrade=True)
+        left = _missing(name, ice_version)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = str(exc)
+        return ret
+    ret["changes"] = planned
+    if left:
+        ret["comment"] = "still missing after the install: " + ", ".join(left)
+        return ret
+    ret["result"] = True
+    ret["comment"] = "done: " + ", ".join(sorted(planned))
+    return ret
+
+
+def packages_installed(name, venv, pkgs):
+    """
+    Ensure the pip requirements ``pkgs`` are installed in ``venv``: Salt's
+    ``pip.installed`` (one ``pip list`` for all of them), except that before
+    the venv exists a dry run predicts the install instead of failing.
+
+    name
+        An identifier.
+
+    venv
+        The virtualenv.
+
+    pkgs
+        The pip requirements, e.g. ``[omero-web>=5.6.1, whitenoise]``.
+    """
+    try:
+        ready = __salt__["omero_venv.status"](venv)["pip"]
+    except SaltInvocationError as exc:
+        return {"name": name, "result": False, "changes": {}, "comment": str(exc)}
+    if not ready:
+        ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["changes"] = {"installed": list(pkgs)}
+            ret["comment"] = "would be installed into the new virtualenv {}".format(venv)
+        else:
+            ret["comment"] = "the virtualenv {} does not exist".format(venv)
+        return ret
+    ret = __states__["pip.installed"](name=name, pkgs=list(pkgs), bin_env=venv)
+    ret["name"] = name
+    return ret

@@ -1,0 +1,480 @@
+"""
+What the formula's states apply, derived from the merged map (``mapdata``:
+the parameters/ layers, pillar ``lookup``, pillar). ``map.jinja`` stores the
+result as ``mapdata.derived``; the sls files only read it.
+
+One function per concern; :py:func:`derive` puts them together:
+
+* :py:func:`omero_properties`: the ``omero config set`` properties and the
+  ``omero config append`` values (prefix, sessions, gunicorn, CORS,
+  WhiteNoise, HTTPS cookies, apps, free-form config);
+* :py:func:`ownership`: formula-owned properties and list values the pillar
+  no longer uses (unset / removed);
+* :py:func:`pip_packages`, :py:func:`ice`: the venv's single pip state
+  and IcePy's wheel;
+* :py:func:`nginx`: file paths and the blocks nginx gets;
+* :py:func:`redis`: whether and where a local Redis listens;
+* :py:func:`healthcheck`: the URL and Host header the check probes;
+* :py:func:`selinux`: whether the SELinux states apply.
+
+Pure code: no processes, no host access. Utility modules get no
+``__utils__`` of their own: the two modules derive builds on, the schema
+(``omero_web_schema``) and the secret rule (``omero_web_secrets``), are
+passed in as objects with their functions as attributes.
+"""
+
+import ipaddress
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
+
+MIDDLEWARE = "omero.web.middleware"
+WHITENOISE_MIDDLEWARE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
+CORS_MIDDLEWARE = [
+    {"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"},
+    {"index": 10, "class": "corsheaders.middleware.CorsPostCsrfMiddleware"},
+]
+NGINX_EXTRA = "omero.web.nginx_server_extra_config"
+REDIS_CACHE_BACKEND = "django_redis.cache.RedisCache"
+CACHE_SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+
+
+def _section(mapdata, *names):
+    """A dict-valued section of the map, ``{}`` when missing or not a dict."""
+    value = mapdata
+    for name in names:
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+# --------------------------------------------------------------------------
+# OMERO.web properties
+# --------------------------------------------------------------------------
+
+
+def workers(mapdata, grains):
+    """The gunicorn worker count: an integer, or ``auto`` = 2 x cores + 1."""
+    value = _section(mapdata, "gunicorn").get("workers")
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        try:
+            cpus = int((grains or {}).get("num_cpus") or 1)
+        except (TypeError, ValueError):
+            cpus = 1
+        return 2 * max(cpus, 1) + 1
+    return value
+
+
+def prefix(mapdata):
+    """The URL prefix: ``""`` or e.g. ``"/omero"``."""
+    return str(mapdata.get("prefix") or "").strip()
+
+
+def tls_enabled(mapdata):
+    """Whether the formula's nginx serves HTTPS (nginx on, not location_only, cert and key)."""
+    nginx = _section(mapdata, "nginx")
+    tls = _section(nginx, "tls")
+    return bool(
+        nginx.get("enabled") and not nginx.get("location_only") and tls.get("cert") and tls.get("key")
+    )
+
+
+def server_names(mapdata):
+    """nginx's server names that are real host names (no ``_``, wildcards or regexes)."""
+    names = []
+    for name in str(_section(mapdata, "nginx").get("server_name") or "").split():
+        if name == "_" or name.startswith("~") or "*" in name:
+            continue
+        name = name.lstrip(".")
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _add(appends, key, value):
+    values = appends.setdefault(key, [])
+    if value not in values:
+        values.append(value)
+
+
+def _merge_appends(appends, extra):
+    for key, values in (extra or {}).items():
+        for value in values if isinstance(values, (list, tuple)) else [values]:
+            _add(appends, key, value)
+
+
+def apps(mapdata):
+    """The apps of the map that are mappings (validation reports the others)."""
+    items = mapdata.get("apps") or []
+    if not isinstance(items, (list, tuple)):
+        return []
+    return [app for app in items if isinstance(app, Mapping)]
+
+
+def _direct(mapdata, schema):
+    """The keys the schema copies as they are (``sets``)."""
+    properties = {}
+    for parts, prop in schema.direct_properties().items():
+        value = _section(mapdata, *parts[:-1]).get(parts[-1])
+        if value is None or value == "":
+            continue
+        if prop == "omero.web.server_list":
+            value = [list(e) if isinstance(e, (list, tuple)) else e for e in value]
+        properties[prop] = value
+    return properties
+
+
+def _session_properties(mapdata):
+    sessions = _section(mapdata, "sessions")
+    if sessions.get("backend") != "redis":
+        return {}
+    return {
+        "omero.web.caches": {
+            "default": {"BACKEND": REDIS_CACHE_BACKEND, "LOCATION": sessions.get("redis_url")}
+        },
+        "omero.web.session_engine": CACHE_SESSION_ENGINE,
+    }
+
+
+def _gunicorn_properties(mapdata, grains):
+    gunicorn = _section(mapdata, "gunicorn")
+    properties = {}
+    count = workers(mapdata, grains)
+    if count is not None:
+        properties["omero.web.wsgi_workers"] = count
+    worker_class = gunicorn.get("worker_class") or "sync"
+    if worker_class == "sync" and gunicorn.get("threads") is not None:
+        properties["omero.web.wsgi_threads"] = gunicorn["threads"]
+    if worker_class == "gevent" and gunicorn.get("worker_connections") is not None:
+        properties["omero.web.wsgi_worker_connections"] = gunicorn["worker_connections"]
+    extra_args = gunicorn.get("extra_args")
+    if isinstance(extra_args, (list, tuple)):
+        extra_args = " ".join(str(arg) for arg in extra_args)
+    if extra_args:
+        properties["omero.web.wsgi_args"] = extra_args
+    return properties
+
+
+def _cors_properties(mapdata, appends):
+    cors = _section(mapdata, "cors")
+    if not cors.get("enabled"):
+        return {}
+    for middleware in CORS_MIDDLEWARE:
+        _add(appends, MIDDLEWARE, dict(middleware))
+    if cors.get("allow_all"):
+        return {"omero.web.cors_origin_allow_all": True}
+    if cors.get("whitelist"):
+        return {"omero.web.cors_origin_whitelist": list(cors["whitelist"])}
+    return {}
+
+
+def _tls_properties(mapdata):
+    """HTTPS in nginx: secure cookies and the https origins trusted for CSRF."""
+    if not tls_enabled(mapdata):
+        return {}
+    properties = {
+        "omero.web.secure": True,
+        "omero.web.session_cookie_secure": True,
+        "omero.web.csrf_cookie_secure": True,
+    }
+    port = _section(mapdata, "nginx", "tls").get("port") or 443
+    suffix = "" if port == 443 else ":{}".format(port)
+    origins = ["https://" + name + suffix for name in server_names(mapdata)]
+    if origins:
+        properties["omero.web.csrf_trusted_origins"] = origins
+    return properties
+
+
+def prefix_locations(mapdata):
+    """
+    nginx locations for a prefixed OMERO.web: ``/`` goes to the prefix and
+    every other path answers 404, instead of the distribution's default page.
+    """
+    path = prefix(mapdata)
+    if not path:
+        return []
+    return ["location = / { return 302 %s/; }" % path, "location / { return 404; }"]
+
+
+def _nginx_extra(mapdata, properties, appends):
+    """
+    ``omero.web.nginx_server_extra_config`` for the server block ``omero web
+    config nginx`` generates (the TLS server comes from the formula's own
+    template): ``server_tokens off;``, config_append's lines for it, the
+    prefix locations; unless the free-form config sets it itself.
+    """
+    nginx = _section(mapdata, "nginx")
+    if (
+        not nginx.get("enabled")
+        or nginx.get("location_only")
+        or tls_enabled(mapdata)
+        or NGINX_EXTRA in properties
+    ):
+        return {}
+    lines = ["server_tokens off;"]
+    for line in appends.pop(NGINX_EXTRA, []):
+        if line not in lines:
+            lines.append(line)
+    return {NGINX_EXTRA: lines + prefix_locations(mapdata)}
+
+
+def omero_properties(mapdata, grains, schema):
+    """
+    ``(properties, appends)``: ``{property: value}`` for ``omero config set``
+    and ``{property: [values]}`` for ``omero config append --set``, in the
+    order they win: structured keys, then apps, then the free-form config.
+    """
+    properties = _direct(mapdata, schema)
+    appends = {}
+    path = prefix(mapdata)
+    if path:
+        properties["omero.web.prefix"] = path
+        properties["omero.web.static_url"] = path + "/static/"
+    properties.update(_session_properties(mapdata))
+    properties.update(_gunicorn_properties(mapdata, grains))
+    if _section(mapdata, "whitenoise").get("enabled"):
+        _add(appends, MIDDLEWARE, dict(WHITENOISE_MIDDLEWARE))
+    properties.update(_cors_properties(mapdata, appends))
+    properties.update(_tls_properties(mapdata))
+    for app in apps(mapdata):
+        if app.get("name"):
+            _add(appends, "omero.web.apps", app["name"])
+        properties.update(app.get("config") or {})
+        _merge_appends(appends, app.get("config_append"))
+    # free-form, last: it wins
+    properties.update(mapdata.get("config") or {})
+    _merge_appends(appends, mapdata.get("config_append"))
+    properties.update(_nginx_extra(mapdata, properties, appends))
+    return properties, appends
+
+
+def ownership(properties, appends, schema):
+    """
+    ``(unsets, removals)``: formula-owned properties the pillar does not set
+    (prefix removed, sessions back on files, CORS off...) and formula-owned
+    middleware it does not use, so that turning a feature off in pillar turns
+    it off in OMERO.web too, without ``prune``.
+    """
+    unsets = sorted(key for key in schema.owned_properties() if key not in properties)
+    declared = appends.get(MIDDLEWARE, [])
+    removals = {}
+    for middleware in [WHITENOISE_MIDDLEWARE] + CORS_MIDDLEWARE:
+        if middleware not in declared:
+            removals.setdefault(MIDDLEWARE, []).append(dict(middleware))
+    return unsets, removals
+
+
+def secret_keys(mapdata, properties, appends, secrets):
+    """The properties whose values are secrets, by the one rule (omero_web_secrets)."""
+    extra = mapdata.get("secret_keys") or ()
+    is_secret = secrets.is_secret
+    return sorted(
+        {key for key, value in properties.items() if is_secret(key, value, extra)}
+        | {key for key, value in appends.items() if is_secret(key, value, extra)}
+        | set(extra)
+    )
+
+
+# --------------------------------------------------------------------------
+# the venv's packages
+# --------------------------------------------------------------------------
+
+
+def omero_web_requirement(mapdata, schema):
+    """The pip requirement for OMERO.web, e.g. ``omero-web>=5.6.1,<5.23`` (platform cap)."""
+    pip = _section(mapdata, "pip")
+    name = str(_section(pip, "packages").get("omero_web") or "omero-web").strip()
+    version = schema.version_spec(mapdata.get("version"))
+    return name + schema.join_specifiers(version, pip.get("omero_web_cap", ""))
+
+
+def pip_packages(mapdata, schema):
+    """The venv's pip requirements: omero-web, then only the extras the pillar needs, then apps."""
+    names = _section(mapdata, "pip", "packages")
+    wanted = [omero_web_requirement(mapdata, schema)]
+    sessions = _section(mapdata, "sessions")
+    if _section(mapdata, "whitenoise").get("enabled"):
+        wanted.append(names.get("whitenoise"))
+    if sessions.get("backend") == "redis":
+        wanted.append(names.get("redis"))
+    if _section(mapdata, "cors").get("enabled"):
+        wanted.append(names.get("cors"))
+    if _section(mapdata, "gunicorn").get("worker_class") == "gevent":
+        wanted.append(names.get("gevent"))
+    wanted.extend(str(app["package"]).strip() for app in apps(mapdata) if app.get("package"))
+    packages = []
+    for requirement in wanted:
+        if requirement and requirement not in packages:
+            packages.append(requirement)
+    return packages
+
+
+# --------------------------------------------------------------------------
+# nginx, Redis, the health check, SELinux
+# --------------------------------------------------------------------------
+
+
+def ice(mapdata):
+    """
+    IcePy's wheel: ``wheel`` (the path or URL pip installs) and ``source``
+    (a salt:// wheel, copied to ``ice:cache_dir`` first: pip cannot read
+    salt://; else None).
+    """
+    section = _section(mapdata, "ice")
+    wheel = str(section.get("wheel") or "")
+    if wheel.startswith("salt://"):
+        cache_dir = str(section.get("cache_dir") or "").rstrip("/")
+        return {"wheel": cache_dir + "/" + wheel.rsplit("/", 1)[-1], "source": wheel}
+    return {"wheel": wheel, "source": None}
+
+
+def nginx(mapdata):
+    """
+    What the nginx sls files write: ``conf_file`` (the server block),
+    ``location_file`` (OMERO.web's location blocks, with TLS or
+    location_only), ``tls`` (whether nginx serves HTTPS), ``tls_cert`` and
+    ``tls_key`` (where the certificate and key are copied),
+    ``prefix_locations`` and ``location`` (``/`` or the prefix).
+    """
+    section = _section(mapdata, "nginx")
+    omerodir = str(mapdata.get("omerodir") or "")
+    conf_file = str(section.get("conf_file") or "omero-web.conf")
+    base = conf_file[: -len(".conf")] if conf_file.endswith(".conf") else conf_file
+    tls_dir = str(section.get("tls_dir") or "").rstrip("/")
+    return {
+        "conf_file": str(section.get("conf_dir") or "").rstrip("/") + "/" + conf_file,
+        "location_file": omerodir.rstrip("/") + "/" + str(section.get("location_file") or ""),
+        "tls": tls_enabled(mapdata),
+        "tls_cert": tls_dir + "/" + base + ".crt",
+        "tls_key": tls_dir + "/" + base + ".key",
+        "prefix_locations": prefix_locations(mapdata),
+        "location": prefix(mapdata) or "/",
+    }
+
+
+def _is_local_redis(url):
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return False
+    if scheme == "unix":
+        return True
+    if host in ("localhost", "localhost.localdomain", ""):
+        # redis:///0 means the default host, i.e. localhost
+        return scheme in ("redis", "rediss")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redis(mapdata, grains=None):
+    """
+    The local Redis: ``local`` (sessions in a Redis on this host: the
+    formula installs it), ``port`` (where it must listen: the redis:// URL's
+    port, the package's ``redis:default_port`` when it names none; None for
+    unix://), ``socket`` (the unix:// path), ``tls`` (rediss://: its TLS
+    setup is Redis's own, so the formula sets no port), ``default_port``,
+    ``directives`` (what redis.conf must say) and ``selinux_port`` (a
+    non-default port on an SELinux host, which needs the redis_port_t type).
+    """
+    default_port = _section(mapdata, "redis").get("default_port") or 6379
+    sessions = _section(mapdata, "sessions")
+    url = sessions.get("redis_url")
+    local = sessions.get("backend") == "redis" and _is_local_redis(url)
+    result = {
+        "local": local,
+        "port": None,
+        "socket": None,
+        "tls": False,
+        "default_port": default_port,
+        "directives": {},
+        "selinux_port": False,
+    }
+    if not local:
+        return result
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        if scheme == "unix":
+            result["socket"] = unquote(parts.path) or None
+        else:
+            result["port"] = parts.port or default_port
+            result["tls"] = scheme == "rediss"
+    except ValueError:  # validation reports a bad port
+        pass
+    if result["port"] and not result["tls"]:
+        result["directives"]["port"] = result["port"]
+    if result["socket"]:
+        result["directives"].update({"unixsocket": result["socket"], "unixsocketperm": 770})
+    result["selinux_port"] = bool(
+        selinux(mapdata, grains) and "port" in result["directives"] and result["port"] != default_port
+    )
+    return result
+
+
+def healthcheck(mapdata):
+    """
+    The health check's target: ``url`` (the login page, through nginx when
+    the formula serves OMERO.web with it, else straight from gunicorn) and
+    ``host`` (the Host header nginx needs to pick the server, or ``""``).
+    """
+    path = prefix(mapdata) + "/webclient/login/"
+    section = _section(mapdata, "nginx")
+    if section.get("enabled") and not section.get("location_only"):
+        names = server_names(mapdata)
+        host = names[0] if names and names[0] != "localhost" else ""
+        if tls_enabled(mapdata):
+            return {"url": "https://127.0.0.1:{}{}".format(section["tls"]["port"], path), "host": host}
+        return {"url": "http://127.0.0.1:{}{}".format(section.get("port"), path), "host": host}
+    gunicorn = _section(mapdata, "gunicorn")
+    address = str(gunicorn.get("host") or "127.0.0.1")
+    if address in ("0.0.0.0", "::", ""):
+        address = "127.0.0.1"
+    return {"url": "http://{}:{}{}".format(address, gunicorn.get("port"), path), "host": ""}
+
+
+def selinux(mapdata, grains):
+    """Whether the SELinux states apply: managed, RedHat family, SELinux enabled."""
+    grains = grains or {}
+    grain = grains.get("selinux")
+    enabled = isinstance(grain, Mapping) and bool(grain.get("enabled"))
+    managed = bool(_section(mapdata, "selinux").get("manage"))
+    return managed and grains.get("os_family") == "RedHat" and enabled
+
+
+# --------------------------------------------------------------------------
+# all of it
+# --------------------------------------------------------------------------
+
+
+def derive(mapdata, grains, schema, secrets):
+    """
+    Everything the states apply, from the merged map (``schema`` and
+    ``secrets``: the omero_web_schema and omero_web_secrets modules): ``properties``,
+    ``appends``, ``unsets``, ``removals``, ``secret_keys``, ``pip_packages``,
+    ``workers``, ``prefix``, ``static_url``, ``nginx``, ``redis``,
+    ``healthcheck``, ``selinux`` (see each function).
+    """
+    mapdata = mapdata or {}
+    properties, appends = omero_properties(mapdata, grains, schema)
+    unsets, removals = ownership(properties, appends, schema)
+    path = prefix(mapdata)
+    return {
+        "properties": properties,
+        "appends": appends,
+        "unsets": unsets,
+        "removals": removals,
+        "secret_keys": secret_keys(mapdata, properties, appends, secrets),
+        "pip_packages": pip_packages(mapdata, schema),
+        "ice": ice(mapdata),
+        "workers": workers(mapdata, grains),
+        "prefix": path,
+        "static_url": path + "/static/",
+        "nginx": nginx(mapdata),
+        "redis": redis(mapdata, grains),
+        "healthcheck": healthcheck(mapdata),
+        "selinux": selinux(mapdata, grains),
+    }

@@ -1,0 +1,863 @@
+"""
+The ``omero_web`` pillar schema: every key once, with its kind, its
+constraints and what it becomes in OMERO.web. Validation
+(:py:func:`errors`) and the typo guard come from it; derive
+(``omero_web_derive``) reads the direct property mappings (``sets``) from
+it, and the properties the formula owns (:py:func:`owned_properties`).
+
+Where the other facts about a key live, once each:
+
+* its default: ``omero_web/parameters/defaults.yaml`` (and the platform
+  layers next to it);
+* its documentation, with a working value: ``pillar.example``;
+* its type, constraints and OMERO.web property: :py:data:`SCHEMA` below.
+
+``test/unit/test_schema.py`` proves the three hold the same keys.
+
+Messages name the full pillar key and say what was expected, e.g.
+``omero_web:gunicorn:workers: expected a positive integer or "auto", got -1``.
+They never show a value of the free-form config (it may be a secret); the
+``omero_web`` execution module masks URL passwords in them with the secret
+rule (``omero_web_secrets``) before anyone sees them. Pure code: no
+processes, and no other utility module (utility modules get no
+``__utils__``).
+"""
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+try:  # Salt depends on packaging
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion
+except ImportError:  # pragma: no cover
+    SpecifierSet = None
+    InvalidSpecifier = InvalidVersion = ValueError
+
+ROOT = "omero_web"
+
+
+class Key:
+    """
+    One pillar key.
+
+    kind
+        the name of its checker (``_kind_<kind>`` below).
+    sets
+        the OMERO.web property the value is copied to, as it is, when it is
+        not null (derive does it).
+    derives
+        OMERO.web properties derive computes from this key (and others).
+    options
+        the checker's constraints (``min``, ``choices``, ``expected``...).
+    """
+
+    __slots__ = ("kind", "sets", "derives", "options")
+
+    def __init__(self, kind, sets=None, derives=(), **options):
+        self.kind = kind
+        self.sets = sets
+        self.derives = tuple(derives)
+        self.options = options
+
+    @property
+    def open(self):
+        """Whether the typo guard stops here (a free-form mapping)."""
+        return self.kind in OPEN_KINDS
+
+    def __repr__(self):
+        return "Key({!r})".format(self.kind)
+
+
+#: Kinds whose mapping keys are the user's own (not schema keys).
+OPEN_KINDS = ("properties", "appends", "lookup", "rename", "source_files", "packages")
+
+WORKER_CLASSES = ("sync", "gevent")
+SESSION_BACKENDS = ("file", "redis")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+SYSTEMD_RESTART = (
+    "no",
+    "always",
+    "on-success",
+    "on-failure",
+    "on-abnormal",
+    "on-abort",
+    "on-watchdog",
+)
+APP_KEYS = ("name", "package", "config", "config_append")
+
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_ACCOUNT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
+_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
+_NGINX_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
+_SERVER_NAME = re.compile(r"^[^\s;{}'\"]+(\s+[^\s;{}'\"]+)*$")
+_HOST = re.compile(r"^\S+$")
+_SPECIFIER = re.compile(r"^\s*(===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9][A-Za-z0-9.*+!_-]*\s*$")
+_BARE_VERSION = re.compile(r"^\s*[0-9][A-Za-z0-9.*+!_-]*\s*$")
+
+# --------------------------------------------------------------------------
+# the schema
+# --------------------------------------------------------------------------
+
+_PATH = Key("path")
+_TEXT = Key("text")
+_TEXTS = Key("texts")
+_BOOL = Key("bool")
+_PORT = Key("port")
+
+SCHEMA = {
+    "lookup": Key("lookup"),
+    "version": Key("version", derives=("pip: omero-web",)),
+    "user": Key("account"),
+    "group": Key("account"),
+    "omerodir": _PATH,
+    "venv": _PATH,
+    "python": {"executable": _PATH, "version": Key("text", expected='e.g. "3.11"')},
+    "prerequisites": {"repo_pkgs": _TEXTS, "pkgs": _TEXTS},
+    "pip": {
+        "upgrade_pip": _BOOL,
+        "packages": Key("packages"),
+        "omero_web_cap": Key("cap"),
+    },
+    "ice": {
+        "wheel": Key("wheel"),
+        "version": Key("text", expected='a version, e.g. "3.6.5"'),
+        "cache_dir": _PATH,
+    },
+    "server_list": Key("server_list", sets="omero.web.server_list"),
+    "prefix": Key(
+        "prefix",
+        derives=("omero.web.prefix", "omero.web.static_url", "omero.web.nginx_server_extra_config"),
+    ),
+    "sessions": {
+        "backend": Key(
+            "choice",
+            choices=SESSION_BACKENDS,
+            derives=("omero.web.caches", "omero.web.session_engine"),
+        ),
+        "redis_url": Key("redis_url", derives=("omero.web.caches",)),
+        "cookie_age": Key(
+            "int", min=1, expected="a positive integer (seconds)", sets="omero.web.session_cookie_age"
+        ),
+        "expire_at_browser_close": Key("bool", sets="omero.web.session_expire_at_browser_close"),
+        "clear": {"enabled": _BOOL, "on_calendar": Key("calendar")},
+    },
+    "gunicorn": {
+        "workers": Key("workers", derives=("omero.web.wsgi_workers",)),
+        "worker_class": Key("choice", choices=WORKER_CLASSES, sets="omero.web.wsgi_worker_class"),
+        "threads": Key("int", min=1, derives=("omero.web.wsgi_threads",)),
+        "worker_connections": Key("int", min=1, derives=("omero.web.wsgi_worker_connections",)),
+        "max_requests": Key("int", min=0, sets="omero.web.application_server.max_requests"),
+        "host": Key("host", sets="omero.web.application_server.host"),
+        "port": Key("port", sets="omero.web.application_server.port"),
+        "extra_args": Key("args", derives=("omero.web.wsgi_args",)),
+    },
+    "cors": {
+        "enabled": Key("bool", derives=("omero.web.middleware",)),
+        "allow_all": Key("bool", derives=("omero.web.cors_origin_allow_all",)),
+        "whitelist": Key("origins", derives=("omero.web.cors_origin_whitelist",)),
+    },
+    "whitenoise": {"enabled": Key("bool", derives=("omero.web.middleware",))},
+    "redis": {
+        "pkg": _TEXT,
+        "service": Key("unit_name"),
+        "conf_file": _PATH,
+        "group": Key("account"),
+        "default_port": _PORT,
+        "selinux_port_type": _TEXT,
+    },
+    "nginx": {
+        "enabled": _BOOL,
+        "port": _PORT,
+        "server_name": Key("server_names", derives=("omero.web.csrf_trusted_origins",)),
+        "max_body_size": Key("nginx_size"),
+        "location_only": _BOOL,
+        "disable_default_server": _BOOL,
+        "tls": {
+            "cert": Key("source", derives=("omero.web.secure", "omero.web.session_cookie_secure",
+                                           "omero.web.csrf_cookie_secure")),
+            "key": Key("source"),
+            "port": _PORT,
+            "protocols": Key("text", expected='e.g. "TLSv1.2 TLSv1.3"'),
+        },
+        "pkg": _TEXT,
+        "service": Key("unit_name"),
+        "user": Key("account"),
+        "conf_dir": _PATH,
+        "conf_file": Key("file_name"),
+        "location_file": Key("file_name"),
+        "tls_dir": _PATH,
+        "default_server": {
+            "sed_files": Key("paths"),
+            "rename": Key("rename"),
+            "remove": Key("paths"),
+        },
+    },
+    "selinux": {
+        "manage": _BOOL,
+        "pkgs": _TEXTS,
+        "booleans": _TEXTS,
+        "port_type": Key("text", expected="an SELinux type, e.g. http_port_t"),
+    },
+    "service": {
+        "name": Key("unit_name"),
+        "enabled": _BOOL,
+        "restart": Key("choice", choices=SYSTEMD_RESTART),
+        "unit_dir": _PATH,
+        "healthcheck": {
+            "enabled": _BOOL,
+            "timeout": Key("int", min=1, expected="a positive integer (seconds)"),
+            "script": _PATH,
+        },
+    },
+    "apps": Key("apps", derives=("omero.web.apps",)),
+    "config": Key("properties"),
+    "config_append": Key("appends"),
+    "prune": _BOOL,
+    "allow_non_web_config": _BOOL,
+    "clean": {"pkgs": _BOOL},
+    "tofs": {
+        "path_prefix": _TEXT,
+        "dirs": {"files": Key("file_name"), "default": Key("file_name")},
+        "files_switch": _TEXTS,
+        "source_files": Key("source_files"),
+        "source_dirs": _TEXTS,
+    },
+}
+
+
+def leaves(schema=None, parts=()):
+    """``(parts, Key)`` for every leaf of the schema, depth first."""
+    for name, node in (SCHEMA if schema is None else schema).items():
+        if isinstance(node, Mapping):
+            yield from leaves(node, parts + (name,))
+        else:
+            yield parts + (name,), node
+
+
+def key_paths(schema=None):
+    """Every key of the schema as ``a:b:c`` (sections and leaves)."""
+    paths = set()
+    for parts, _ in leaves(schema):
+        for depth in range(1, len(parts) + 1):
+            paths.add(":".join(parts[:depth]))
+    return paths
+
+
+def direct_properties():
+    """``{pillar key parts: OMERO.web property}`` of the keys copied as they are."""
+    return {parts: key.sets for parts, key in leaves() if key.sets}
+
+
+def owned_properties():
+    """
+    The OMERO.web properties the formula's structured keys set: derive
+    unsets each one the current pillar does not use.
+    """
+    owned = set()
+    for _, key in leaves():
+        if key.sets:
+            owned.add(key.sets)
+        owned.update(p for p in key.derives if p.startswith("omero.web."))
+    # appended lists are not unset: their formula-owned values are removed
+    owned.discard("omero.web.middleware")
+    owned.discard("omero.web.apps")
+    return tuple(sorted(owned))
+
+
+# --------------------------------------------------------------------------
+# messages
+# --------------------------------------------------------------------------
+
+
+def _path(*parts):
+    """``omero_web:gunicorn:workers``, list items as ``omero_web:apps[0]``."""
+    text = ROOT
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += "[{}]".format(part)
+        else:
+            text += ":" + str(part)
+    return text
+
+
+def _kind_name(value):
+    """``a list``, ``a string``...: what a value is, without showing it."""
+    for types, name in (
+        (bool, "a boolean"),
+        (int, "an integer"),
+        (float, "a number"),
+        (str, "a string"),
+        ((list, tuple), "a list"),
+        (Mapping, "a mapping"),
+        (type(None), "null"),
+    ):
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
+def _show(value):
+    """A value for a message: JSON-like, short (the caller masks secrets in it)."""
+    text = json.dumps(value, default=str, sort_keys=False)
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return text
+
+
+def _got(expected, value):
+    return "expected {}, got {}".format(expected, _show(value))
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --------------------------------------------------------------------------
+# kinds: each returns problems as [(sub-parts, message)], [] when valid.
+# A null value is "not set" and never reaches a checker.
+# --------------------------------------------------------------------------
+
+
+def _one(message):
+    return [((), message)] if message else []
+
+
+def _kind_bool(value, ctx, **_):
+    return _one(None if isinstance(value, bool) else _got("true or false", value))
+
+
+def _kind_int(value, ctx, min=None, max=None, expected=None, **_):  # pylint: disable=redefined-builtin
+    if _is_int(value) and (min is None or value >= min) and (max is None or value <= max):
+        return []
+    if expected is None:
+        expected = {1: "a positive integer", 0: "an integer >= 0"}.get(min, "an integer")
+    return _one(_got(expected, value))
+
+
+def _kind_port(value, ctx, **_):
+    return _kind_int(value, ctx, min=1, max=65535, expected="a port number (an integer 1-65535)")
+
+
+def _text_ok(value, pattern=None):
+    return isinstance(value, str) and value.strip() and (pattern is None or pattern.match(value))
+
+
+def _kind_text(value, ctx, expected="a non-empty string", **_):
+    return _one(None if _text_ok(value) else _got(expected, value))
+
+
+def _kind_texts(value, ctx, **_):
+    ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
+    return _one(None if ok else _got("a list of strings", value))
+
+
+def _kind_choice(value, ctx, choices=(), **_):
+    return _one(None if value in choices else _got("one of " + ", ".join(choices), value))
+
+
+def _kind_path(value, ctx, **_):
+    ok = isinstance(value, str) and value.startswith("/")
+    return _one(None if ok else _got("an absolute path", value))
+
+
+def _kind_paths(value, ctx, **_):
+    ok = isinstance(value, (list, tuple)) and all(
+        isinstance(v, str) and v.startswith("/") for v in value
+    )
+    return _one(None if ok else _got("a list of absolute paths", value))
+
+
+def _kind_rename(value, ctx, **_):
+    ok = isinstance(value, Mapping) and all(
+        isinstance(k, str) and k.startswith("/") and isinstance(v, str) and v.startswith("/")
+        for k, v in value.items()
+    )
+    return _one(None if ok else _got("a mapping of absolute paths {from: to}", value))
+
+
+def _kind_file_name(value, ctx, **_):
+    ok = _text_ok(value) and "/" not in value
+    return _one(None if ok else _got("a file name", value))
+
+
+def _kind_account(value, ctx, **_):
+    return _one(None if _text_ok(value, _ACCOUNT) else _got("a user/group name", value))
+
+
+def _kind_unit_name(value, ctx, **_):
+    return _one(None if _text_ok(value, _UNIT_NAME) else _got("a systemd unit name", value))
+
+
+def _kind_host(value, ctx, **_):
+    return _one(None if _text_ok(value, _HOST) else _got("a host name or IP address", value))
+
+
+def _kind_server_names(value, ctx, **_):
+    ok = _text_ok(value, _SERVER_NAME)
+    return _one(None if ok else _got("one or more server names separated by spaces", value))
+
+
+def _kind_nginx_size(value, ctx, **_):
+    ok = (_is_int(value) and value >= 0) or (isinstance(value, str) and _NGINX_SIZE.match(value))
+    return _one(None if ok else _got('an nginx size: an integer >= 0 or e.g. "100m"', value))
+
+
+def _kind_calendar(value, ctx, **_):
+    ok = _text_ok(value)
+    return _one(None if ok else _got('a systemd OnCalendar expression, e.g. "daily"', value))
+
+
+def _kind_source(value, ctx, **_):
+    ok = _text_ok(value)
+    return _one(None if ok else _got("a path on the minion or a salt:// source", value))
+
+
+def _kind_wheel(value, ctx, **_):
+    if value == "":
+        return _one(
+            "required: no IcePy wheel is known for this platform; set it to a "
+            "URL, a local path or a salt:// source"
+        )
+    return _one(None if _text_ok(value) else _got("a URL, a local path or a salt:// source", value))
+
+
+def _kind_workers(value, ctx, **_):
+    ok = value == "auto" or (_is_int(value) and value >= 1)
+    return _one(None if ok else _got('a positive integer or "auto"', value))
+
+
+def _kind_args(value, ctx, **_):
+    ok = isinstance(value, str) or (
+        isinstance(value, (list, tuple)) and all(isinstance(arg, str) for arg in value)
+    )
+    return _one(None if ok else _got("a string or a list of strings", value))
+
+
+def _kind_origins(value, ctx, **_):
+    ok = isinstance(value, (list, tuple)) and all(
+        isinstance(origin, str) and origin.strip() for origin in value
+    )
+    return _one(None if ok else _got("a list of origins (strings)", value))
+
+
+def _kind_packages(value, ctx, **_):
+    if not isinstance(value, Mapping):
+        return _one(_got("a mapping", value))
+    return [
+        ((name,), _got("a pip requirement", requirement))
+        for name, requirement in value.items()
+        if requirement is not None and not _text_ok(requirement)
+    ]
+
+
+def _kind_lookup(value, ctx, **_):
+    return _one(None if isinstance(value, Mapping) else _got("a mapping", value))
+
+
+def _kind_source_files(value, ctx, **_):
+    ok = isinstance(value, Mapping) and all(
+        isinstance(v, (list, tuple)) and all(isinstance(n, str) and n for n in v)
+        for v in value.values()
+    )
+    return _one(None if ok else _got("a mapping of state ID or file: [file names]", value))
+
+
+def version_spec(version):
+    """``">=5.6.1"`` stays, a bare ``"5.33.2"`` becomes ``"==5.33.2"``."""
+    if version is None:
+        return ""
+    text = str(version).strip()
+    if text and _BARE_VERSION.match(text):
+        return "==" + text
+    return text
+
+
+def join_specifiers(*specs):
+    """``">=5.6.1"``, ``"<5.23"`` -> ``">=5.6.1,<5.23"`` (without repeats)."""
+    clauses = []
+    for spec in specs:
+        for clause in str(spec or "").split(","):
+            clause = clause.strip()
+            if clause and clause not in clauses:
+                clauses.append(clause)
+    return ",".join(clauses)
+
+
+def _specifier_set(text):
+    """``packaging``'s SpecifierSet of ``text`` (None when invalid)."""
+    if not all(_SPECIFIER.match(clause) for clause in text.split(",")):
+        return None
+    if SpecifierSet is None:
+        return True
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
+
+
+def _kind_cap(value, ctx, **_):
+    ok = isinstance(value, str) and (
+        not join_specifiers(value) or _specifier_set(join_specifiers(value)) is not None
+    )
+    return _one(None if ok else _got('pip version specifiers, e.g. "<5.23"', value))
+
+
+def _kind_version(value, ctx, **_):
+    expected = 'a version ("5.33.2") or pip version specifiers (">=5.6.1", ">=5.6,<6")'
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return _one(_got(expected, value))
+    text = version_spec(value)
+    if not text:
+        return []
+    if _specifier_set(text) is None:
+        return _one(_got(expected, value))
+    # an exact pin the platform's cap excludes (e.g. 5.33.2 on CentOS 7)
+    cap = _section(ctx.mapdata, "pip").get("omero_web_cap")
+    if not isinstance(cap, str) or not join_specifiers(cap) or SpecifierSet is None:
+        return []
+    cap_set = _specifier_set(join_specifiers(cap))
+    pinned = re.match(r"^==\s*([^*,]+)$", text)
+    if pinned and cap_set not in (None, True):
+        try:
+            allowed = cap_set.contains(pinned.group(1).strip(), prereleases=True)
+        except InvalidVersion:
+            return []
+        if not allowed:
+            return _one(
+                _got("a version this platform allows (pip:omero_web_cap {})".format(_show(cap)), value)
+            )
+    return []
+
+
+def _kind_server_list(value, ctx, **_):
+    if not isinstance(value, (list, tuple)):
+        return _one(_got("a list of [host, port, name] entries", value))
+    problems = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, (list, tuple)) or len(entry) != 3:
+            problems.append(((index,), _got("[host, port, name]", entry)))
+            continue
+        host, port, name = entry
+        wrong = []
+        if not isinstance(host, str) or not host.strip():
+            wrong.append("host a non-empty string")
+        if not (_is_int(port) and 1 <= port <= 65535):
+            wrong.append("port an integer 1-65535")
+        if not isinstance(name, str) or not name.strip():
+            wrong.append("name a non-empty string")
+        if wrong:
+            problems.append(((index,), _got("[host, port, name] with " + ", ".join(wrong), list(entry))))
+    return problems
+
+
+def _kind_prefix(value, ctx, **_):
+    if value == "":
+        return []
+    ok = (
+        isinstance(value, str)
+        and value.startswith("/")
+        and not value.endswith("/")
+        and "//" not in value
+        and not re.search(r"[\s?#;{}'\"]", value)
+    )
+    expected = (
+        'an empty string or a path that starts with "/" and does not end '
+        'with "/", e.g. "/omero"'
+    )
+    return _one(None if ok else _got(expected, value))
+
+
+def _kind_redis_url(value, ctx, **_):
+    # checked only where it is used (rule _redis_url_used)
+    return []
+
+
+def _kind_properties(value, ctx, appended=False, **_):
+    """A mapping of OMERO properties (``config``, ``config_append``, an app's)."""
+    if not isinstance(value, Mapping):
+        return _one("expected a mapping of property: value, got " + _kind_name(value))
+    allow_non_web = ctx.mapdata.get("allow_non_web_config") is True
+    problems = []
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip():
+            problems.append(((key,), "expected a property name (a string)"))
+            continue
+        if not key.startswith("omero.web.") and not allow_non_web:
+            problems.append(
+                (
+                    (key,),
+                    "expected an omero.web.* property; set "
+                    "omero_web:allow_non_web_config: true to manage other properties",
+                )
+            )
+        if appended and not isinstance(item, (list, tuple)):
+            # never the value: it may be a secret
+            problems.append(((key,), "expected a list of values to append, got " + _kind_name(item)))
+    return problems
+
+
+def _kind_appends(value, ctx, **_):
+    return _kind_properties(value, ctx, appended=True)
+
+
+def _kind_apps(value, ctx, **_):
+    if not isinstance(value, (list, tuple)):
+        return _one(_got("a list of apps ({name, package, config, config_append})", value))
+    problems = []
+    names = set()
+    for index, app in enumerate(value):
+        if not isinstance(app, Mapping):
+            problems.append(((index,), _got("a mapping with name and package", app)))
+            continue
+        for key in app:
+            if key not in APP_KEYS:
+                problems.append(((index, key), "unknown key; " + _suggest(key, sorted(APP_KEYS))))
+        name = app.get("name")
+        if name is None or name == "":
+            problems.append(
+                (
+                    (index, "name"),
+                    "required: the app's python module, appended to omero.web.apps "
+                    "(e.g. omero_figure)",
+                )
+            )
+        elif not isinstance(name, str) or not _MODULE_NAME.match(name):
+            problems.append(((index, "name"), _got("a python module name, e.g. omero_figure", name)))
+        elif name in names:
+            problems.append(((index, "name"), "duplicate app name {}".format(_show(name))))
+        else:
+            names.add(name)
+        package = app.get("package")
+        if package is None or package == "":
+            problems.append(
+                ((index, "package"), "required: the app's pip requirement (e.g. omero-figure)")
+            )
+        elif not _text_ok(package):
+            problems.append(((index, "package"), _got("a pip requirement string", package)))
+        for key, appended in (("config", False), ("config_append", True)):
+            if app.get(key) is not None:
+                for sub, message in _kind_properties(app[key], ctx, appended=appended):
+                    problems.append(((index, key) + sub, message))
+    return problems
+
+
+# --------------------------------------------------------------------------
+# rules across keys: each adds (parts, message) to ``problems``
+# --------------------------------------------------------------------------
+
+
+def _section(data, name):
+    value = data.get(name) if isinstance(data, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _rule_redis_url_used(ctx, problems):
+    sessions = _section(ctx.mapdata, "sessions")
+    if sessions.get("backend") != "redis":
+        return
+    url = sessions.get("redis_url")
+    expected = "a redis://, rediss:// or unix:// URL"
+    if not isinstance(url, str) or not url.strip():
+        problems.append(
+            (("sessions", "redis_url"), _got(expected + " (sessions:backend is redis)", url))
+        )
+        return
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # pylint: disable=pointless-statement
+        scheme = parts.scheme.lower()
+        valid = scheme in REDIS_SCHEMES and (scheme != "unix" or bool(parts.path))
+    except ValueError:
+        valid = False
+    if not valid:
+        problems.append((("sessions", "redis_url"), _got(expected, url)))
+
+
+def _rule_worker_class_options(ctx, problems):
+    gunicorn = _section(ctx.mapdata, "gunicorn")
+    # options the user set, not defaults of a parameters layer
+    raw = _section(ctx.pillar, "gunicorn") if ctx.pillar is not None else gunicorn
+    worker_class = gunicorn.get("worker_class")
+    effective = worker_class if worker_class in WORKER_CLASSES else None
+    if worker_class is None:
+        effective = "sync"
+    if effective == "gevent" and raw.get("threads") is not None:
+        problems.append(
+            (
+                ("gunicorn", "threads"),
+                'only applies to sync workers, but worker_class is "gevent" '
+                "(use worker_connections, or remove threads)",
+            )
+        )
+    if effective == "sync" and raw.get("worker_connections") is not None:
+        problems.append(
+            (
+                ("gunicorn", "worker_connections"),
+                'only applies to gevent workers, but worker_class is "sync" '
+                "(use threads, or set worker_class: gevent)",
+            )
+        )
+
+
+def _rule_cors(ctx, problems):
+    cors = _section(ctx.mapdata, "cors")
+    if cors.get("allow_all") is True and cors.get("whitelist"):
+        problems.append(
+            (
+                ("cors", "allow_all"),
+                "allow_all: true and a non-empty cors:whitelist exclude each other; "
+                "use one of them",
+            )
+        )
+
+
+def _rule_nginx(ctx, problems):
+    nginx = _section(ctx.mapdata, "nginx")
+    tls = _section(nginx, "tls")
+    cert, key = tls.get("cert"), tls.get("key")
+    if bool(cert) != bool(key):
+        problems.append(
+            (
+                ("nginx", "tls", "key" if cert else "cert"),
+                "required: nginx:tls needs both cert and key (paths on the minion "
+                "or salt:// sources)",
+            )
+        )
+    if cert and key and nginx.get("location_only"):
+        problems.append(
+            (
+                ("nginx", "tls"),
+                "not used with location_only: true (your own server block "
+                "terminates TLS); remove tls or location_only",
+            )
+        )
+    if nginx.get("enabled") is not True or nginx.get("location_only"):
+        return
+    port, tls_port = nginx.get("port"), tls.get("port")
+    gunicorn_port = _section(ctx.mapdata, "gunicorn").get("port")
+    clash = "expected a port other than {}, got {} for both"
+    if _is_int(port) and port == gunicorn_port:
+        problems.append((("nginx", "port"), clash.format("gunicorn:port", port)))
+    if cert and key and _is_int(tls_port):
+        if tls_port == gunicorn_port:
+            problems.append((("nginx", "tls", "port"), clash.format("gunicorn:port", tls_port)))
+        if tls_port == port:
+            problems.append((("nginx", "tls", "port"), clash.format("nginx:port", tls_port)))
+
+
+RULES = (_rule_redis_url_used, _rule_worker_class_options, _rule_cors, _rule_nginx)
+
+
+# --------------------------------------------------------------------------
+# the typo guard
+# --------------------------------------------------------------------------
+
+
+def _suggest(key, candidates):
+    """``did you mean 'gunicorn'?``, or the list of known keys."""
+    text = str(key)
+    close = difflib.get_close_matches(text, candidates, n=1, cutoff=0.6)
+    if not close and len(text) >= 3:
+        # abbreviations and extensions: cert/certificate, tls/tls_cert
+        close = [
+            c for c in candidates if len(c) >= 3 and (text.startswith(c) or c.startswith(text))
+        ]
+    if close:
+        return "did you mean {!r}?".format(close[0])
+    return "known keys: " + ", ".join(candidates)
+
+
+def _guard(raw, schema, parts, problems):
+    """Every key of ``raw`` must be in ``schema``; ``lookup`` is checked the same way."""
+    candidates = sorted(str(key) for key in schema)
+    for key, value in raw.items():
+        node = schema.get(key)
+        if node is None:
+            problems.append((parts + (key,), "unknown key; " + _suggest(key, candidates)))
+        elif isinstance(node, Mapping) and isinstance(value, Mapping):
+            _guard(value, node, parts + (key,), problems)
+        elif key == "lookup" and not parts and isinstance(value, Mapping):
+            # lookup overrides the platform parameters: the same keys
+            _guard(value, {k: v for k, v in SCHEMA.items() if k != "lookup"}, (), problems)
+
+
+# --------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------
+
+
+class _Context:
+    """What a checker may look at besides its own value."""
+
+    def __init__(self, mapdata, pillar):
+        self.mapdata = mapdata
+        self.pillar = pillar
+
+
+def _check_tree(data, schema, parts, ctx, problems):
+    for name, node in schema.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        here = parts + (name,)
+        if isinstance(node, Mapping):
+            if not isinstance(value, Mapping):
+                problems.append((here, _got("a mapping", value)))
+                continue
+            _check_tree(value, node, here, ctx, problems)
+            continue
+        checker = globals()["_kind_" + node.kind]
+        for sub, message in checker(value, ctx, **node.options):
+            problems.append((here + tuple(sub), message))
+
+
+def errors(mapdata, pillar=None):
+    """
+    Every problem of the merged map, one message per problem (``[]`` when
+    valid).
+
+    mapdata
+        the merged map (parameters/ layers + lookup + pillar).
+    pillar
+        the raw ``omero_web`` pillar: its keys go through the typo guard, and
+        options only the user can set wrongly (gevent with threads) are
+        judged on it. None: no typo guard, the map is judged alone.
+    """
+    if not isinstance(mapdata, Mapping):
+        return ["{}: expected a mapping, got {}".format(ROOT, _kind_name(mapdata))]
+    problems = []
+    if pillar is not None:
+        if isinstance(pillar, Mapping):
+            _guard(pillar, SCHEMA, (), problems)
+        else:
+            return ["{}: expected a mapping, got {}".format(ROOT, _kind_name(pillar))]
+    ctx = _Context(mapdata, pillar)
+    _check_tree(mapdata, SCHEMA, (), ctx, problems)
+    for rule in RULES:
+        rule(ctx, problems)
+    return _ordered(problems)
+
+
+def _ordered(problems):
+    """Messages in schema order (the order of pillar.example), typo guard first."""
+    order = {}
+    for index, path in enumerate(_schema_order()):
+        order.setdefault(path, index)
+
+    def rank(item):
+        parts = item[0]
+        top = ":".join(str(p) for p in parts[:1])
+        return order.get(top, -1)
+
+    return [
+        "{}: {}".format(_path(*parts), message)
+        for parts, message in sorted(problems, key=rank)
+    ]
+
+
+def _schema_order():
+    return [name for name in SCHEMA]

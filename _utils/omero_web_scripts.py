@@ -1,0 +1,134 @@
+"""
+Python that the ``omero`` execution module runs INSIDE OMERO.web's
+virtualenv (``<venv>/bin/python -c``), kept here as real, readable
+functions rather than strings: :py:func:`program` turns one of them, by name,
+into the program text. Each reads its request as JSON on stdin (values, secrets
+included, never appear on a command line) and prints its answer as one JSON
+line after a marker.
+
+The venv's python may be as old as 3.6 (CentOS 7): plain Python 3.6 here.
+Nothing in this module runs in the minion's own interpreter.
+"""
+
+import inspect
+
+MARKER = "@@omero-salt@@"
+
+
+def marker():
+    """The marker the programs print before their JSON answer."""
+    return MARKER
+
+
+def program(name):
+    """The text of a ``python -c`` program that runs this module's function ``name``."""
+    function = globals()[name]
+    return "{}\nimport json, sys\n{}(json.loads(sys.stdin.read()), {!r})\n".format(
+        inspect.getsource(function), name, MARKER
+    )
+
+
+def write_config(request, marker):
+    """
+    Write properties with omero-py's own ``omero.config.ConfigXml`` (exclusive
+    lock, atomic replace, the file layout of ``omero config``).
+
+    request: {"path": config.xml, "expected": {key: old text or None},
+    "new": {key: new text or None (unset)}}. Nothing is written when a key
+    no longer holds its expected text (exit 3).
+    """
+    import json
+    import os
+    import sys
+    import time
+
+    os.environ.pop("OMERO_CONFIG", None)
+    import portalocker
+    from omero.config import ConfigXml
+
+    path = request["path"]
+    grid = os.path.dirname(path)
+    try:
+        if not os.path.isdir(grid):
+            os.makedirs(grid)
+    except OSError as exc:
+        sys.stderr.write("Cannot create %s: %s\n" % (grid, exc))
+        sys.exit(2)
+    deadline = time.time() + 10
+    while True:
+        try:
+            cfg = ConfigXml(path)
+            break
+        except portalocker.LockException:
+            if time.time() > deadline:
+                sys.stderr.write("Could not acquire lock on %s\n" % path)
+                sys.exit(112)
+            time.sleep(0.2)
+        except Exception as exc:  # pylint: disable=broad-except
+            sys.stderr.write("Cannot open %s: %s\n" % (path, exc))
+            sys.exit(113)
+    try:
+        current = cfg.as_map()
+        stale = sorted(k for k, v in request["expected"].items() if current.get(k) != v)
+        if stale:
+            cfg.save_on_close = False
+            sys.stderr.write(
+                "%s changed since it was read (%s): nothing written\n" % (path, ", ".join(stale))
+            )
+            sys.exit(3)
+        for key, value in request["new"].items():
+            if value is None:
+                if key in current:
+                    del cfg[key]
+            else:
+                cfg[key] = value
+    finally:
+        cfg.close()
+    sys.stdout.write("\n" + marker + json.dumps(sorted(request["new"])) + "\n")
+
+
+def default_lists(request, marker):
+    """
+    OMERO.web's built-in default of list properties, exactly as ``omero
+    config append`` computes it (``PrefsControl.get_omeroweb_default``).
+
+    request: {"keys": [property, ...]}.
+    """
+    import json
+    import sys
+
+    try:
+        from omeroweb import settings
+    except Exception as exc:  # pylint: disable=broad-except
+        sys.stderr.write("Cannot import omeroweb.settings: %s\n" % exc)
+        sys.exit(2)
+    out = {}
+    for key in request["keys"]:
+        setting = settings.CUSTOM_SETTINGS_MAPPINGS.get(key)
+        try:
+            default = setting[2](setting[1]) if setting else []
+        except Exception as exc:  # pylint: disable=broad-except
+            sys.stderr.write("Cannot retrieve default value for property %s: %s\n" % (key, exc))
+            sys.exit(3)
+        if not isinstance(default, list):
+            sys.stderr.write("Property %s is not a list\n" % key)
+            sys.exit(4)
+        out[key] = default
+    sys.stdout.write("\n" + marker + json.dumps(out) + "\n")
+
+
+def load_settings(request, marker):
+    """
+    Import ``omeroweb.settings`` and say why it fails: the ``omero web`` CLI
+    reports a settings error (e.g. a value OMERO.web cannot parse) only as
+    "Error printing text".
+    """
+    import json
+    import sys
+
+    try:
+        import omeroweb.settings  # noqa: F401 pylint: disable=unused-import
+    except Exception as exc:  # pylint: disable=broad-except
+        sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+        sys.exit(1)
+    sys.stdout.write("\n" + marker + json.dumps(True) + "\n")

@@ -1,0 +1,158 @@
+"""
+The formula's one secret rule, shared by the ``omero`` and ``omero_web``
+execution modules and the ``omero`` state module (``__utils__``).
+
+A value is secret when
+
+* its property is a known secret (:py:data:`KNOWN_SECRET_KEYS`: OMERO.web's
+  ``omero.web.secret_key``, ``omero.web.public.password``,
+  ``omero.web.email_host_password`` and OMERO.server's password properties),
+  or one the pillar lists under ``omero_web:secret_keys``; or
+* it holds a URL with a password (``redis://:PASSWORD@host:6379/0``), in
+  any property, at any depth of a list or mapping.
+
+Nothing else is: a boolean such as ``omero.web.show_forgot_password`` shows
+as it is. A secret shows as :py:data:`MASK`, the one token, everywhere:
+changes, comments, errors and logs. For a URL only its password is masked
+(``redis://:********@127.0.0.1:6379/0``), so the rest stays readable.
+
+Pure code: no ``__salt__``, no processes.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+
+MASK = "********"
+
+#: Properties whose values are secrets whatever they hold.
+KNOWN_SECRET_KEYS = frozenset(
+    (
+        "omero.web.secret_key",
+        "omero.web.public.password",
+        "omero.web.email_host_password",
+        # OMERO.server's, for sites that manage them (allow_non_web_config).
+        "omero.db.pass",
+        "omero.ldap.password",
+        "omero.security.keyStorePassword",
+        "omero.security.trustStorePassword",
+        "omero.glacier2.IceSSL.Password",
+    )
+)
+
+# scheme://[user]:password@ ; the password is group 2.
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"']*:)([^\s@/\"']+)(@)")
+
+
+def is_secret_key(key, secret_keys=()):
+    """Whether property ``key`` is secret by name (known, or listed in pillar)."""
+    return key in KNOWN_SECRET_KEYS or key in set(secret_keys or ())
+
+
+def holds_url_password(value):
+    """Whether ``value`` (text, list or mapping, at any depth) holds a URL with a password."""
+    if isinstance(value, str):
+        return bool(_URL_PASSWORD.search(value))
+    if isinstance(value, Mapping):
+        return any(holds_url_password(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(holds_url_password(item) for item in value)
+    return False
+
+
+def is_secret(key, value=None, secret_keys=()):
+    """Whether the value of ``key`` must be masked (by name, or by what it holds)."""
+    return is_secret_key(key, secret_keys) or holds_url_password(value)
+
+
+def mask_urls(text):
+    """``text`` with the password of every URL in it replaced by the mask."""
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), str(text))
+
+
+def mask_value(key, value, secret_keys=()):
+    """What may be shown of ``key``'s ``value``: the mask, or the value with URL passwords masked."""
+    if value is None:
+        return None
+    if is_secret_key(key, secret_keys):
+        return MASK
+    return _mask_structure(value)
+
+
+def _mask_structure(value):
+    if isinstance(value, str):
+        return mask_urls(value) if holds_url_password(value) else value
+    if isinstance(value, Mapping):
+        return {k: _mask_structure(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_structure(v) for v in value]
+    return value
+
+
+def mask_changes(changes, secret_keys=()):
+    """``{key: {"old": ..., "new": ...}}`` with every secret masked."""
+    return {
+        key: {side: mask_value(key, change.get(side), secret_keys) for side in ("old", "new")}
+        if isinstance(change, Mapping)
+        else mask_value(key, change, secret_keys)
+        for key, change in changes.items()
+    }
+
+
+def mask_mapping(mapping, secret_keys=()):
+    """``{key: value}`` with every secret masked (for comments and dumps)."""
+    return {key: mask_value(key, value, secret_keys) for key, value in (mapping or {}).items()}
+
+
+def secret_texts(values, secret_keys=()):
+    """
+    Every text that must not appear in a message: the values of secret keys
+    (as text and as JSON) and the password of every URL, from ``values``, a
+    ``{key: value}`` mapping or ``{key: [values]}``.
+    """
+    texts = set()
+    for key, value in (values or {}).items():
+        if is_secret_key(key, secret_keys) and value not in (None, ""):
+            texts.add(str(value))
+            if not isinstance(value, str):
+                texts.add(json.dumps(value))
+                texts.add(json.dumps(value, separators=(",", ":")))
+        texts.update(_url_passwords(value))
+    return {text for text in texts if text}
+
+
+def _url_passwords(value):
+    if isinstance(value, str):
+        return {m.group(2) for m in _URL_PASSWORD.finditer(value)}
+    if isinstance(value, Mapping):
+        return set().union(*(_url_passwords(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_url_passwords(v) for v in value)) if value else set()
+    return set()
+
+
+def scrub(text, texts=()):
+    """``text`` with each of ``texts`` (longest first) and every URL password masked."""
+    text = str(text)
+    for secret in sorted(texts, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return mask_urls(text)
+
+
+def mask_deep(value, secret_keys=()):
+    """
+    ``value`` (any structure, e.g. the formula's whole map) with the value of
+    every secret key, wherever it stands, and every URL password masked.
+    """
+    if isinstance(value, Mapping):
+        return {
+            key: MASK
+            if isinstance(key, str) and is_secret_key(key, secret_keys) and item is not None
+            else mask_deep(item, secret_keys)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [mask_deep(item, secret_keys) for item in value]
+    if isinstance(value, str) and holds_url_password(value):
+        return mask_urls(value)
+    return value

@@ -1,0 +1,202 @@
+"""
+The venv states (``_states/omero_venv.py`` on the real
+``_modules/omero_venv.py``) and the Redis directives state
+(``_states/omero_web.py``): what a dry run predicts is what a real run
+does, decided inside the state functions.
+
+``cmd.run_all`` is a fake that does what ``python -m venv`` and ``pip
+install`` leave on disk (bin/python, bin/pip, a dist-info), so the states'
+re-reads see real files. Real venvs are made on the kitchen hosts
+(test/integration).
+"""
+
+import os
+import pathlib
+
+import pytest
+
+from unit_support import FORMULA, install_dist
+
+venv_module = FORMULA.omero_venv
+venv_state = FORMULA.omero_venv_state
+web_state = FORMULA.omero_web_state
+
+WHEEL = "/srv/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
+
+
+class FakeVenvTools:
+    """``python -m venv`` and ``pip install``, as far as the files go."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, cmd, **kwargs):
+        self.calls.append(cmd)
+        if cmd[1:3] == ["-m", "venv"]:
+            bindir = pathlib.Path(cmd[3]) / "bin"
+            bindir.mkdir(parents=True)
+            for exe in ("python", "pip"):
+                (bindir / exe).write_text("#!/bin/sh\n")
+                (bindir / exe).chmod(0o755)
+            (pathlib.Path(cmd[3]) / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.2\n")
+        elif cmd[1:4] == ["-m", "pip", "install"] and cmd[-1] == WHEEL:
+            install_dist(pathlib.Path(cmd[0]).parents[1], "zeroc-ice", "3.6.5")
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+
+@pytest.fixture
+def tools():
+    return FakeVenvTools()
+
+
+@pytest.fixture
+def opts():
+    return {"test": False}
+
+
+@pytest.fixture
+def pip_installed():
+    calls = []
+
+    def state(**kwargs):
+        calls.append(kwargs)
+        return {"name": kwargs["name"], "result": True, "changes": {}, "comment": "all installed"}
+
+    state.calls = calls
+    return state
+
+
+@pytest.fixture
+def configure_loader_modules(tools, opts, pip_installed):
+    salt = {"cmd.run_all": tools}
+    for name in ("status", "dist_version", "create", "install", "site_packages"):
+        salt["omero_venv." + name] = getattr(venv_module, name)
+    return {
+        venv_module: {"__salt__": salt, "__opts__": opts},
+        venv_state: {"__salt__": salt, "__opts__": opts, "__states__": {"pip.installed": pip_installed}},
+        web_state: {"__opts__": opts, "__states__": {}},
+    }
+
+
+def test_present_predicts_then_creates_then_is_a_noop(tmp_path, tools, opts):
+    venv = str(tmp_path / "venv3")
+    opts["test"] = True
+    predicted = venv_state.present(venv, python="/usr/bin/python3", wheel=WHEEL)
+    assert predicted["result"] is None and tools.calls == []
+    assert set(predicted["changes"]) == {"venv", "icepy"}
+    opts["test"] = False
+    applied = venv_state.present(venv, python="/usr/bin/python3", wheel=WHEEL)
+    assert applied["result"] is True
+    assert applied["changes"] == predicted["changes"]
+    # python -m venv, pip upgrade, the wheel; all without a shell
+    assert tools.calls[0] == ["/usr/bin/python3", "-m", "venv", venv]
+    assert tools.calls[-1][-1] == WHEEL
+    assert venv_module.status(venv)["version"] == "3.11.2"
+    again = venv_state.present(venv, python="/usr/bin/python3", wheel=WHEEL)
+    assert again["result"] is True and again["changes"] == {}
+    assert len(tools.calls) == 3
+
+
+def test_present_installs_only_a_missing_icepy(tmp_path, tools, opts):
+    venv = tmp_path / "venv3"
+    tools(["/usr/bin/python3", "-m", "venv", str(venv)])
+    tools.calls.clear()
+    opts["test"] = True
+    predicted = venv_state.present(str(venv), python="/usr/bin/python3", wheel=WHEEL)
+    assert set(predicted["changes"]) == {"icepy"}
+    opts["test"] = False
+    applied = venv_state.present(str(venv), python="/usr/bin/python3", wheel=WHEEL)
+    assert applied["changes"] == predicted["changes"] and applied["result"] is True
+    assert tools.calls == [[str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                            "--upgrade", WHEEL]]
+
+
+def test_present_a_wheel_that_installs_nothing_fails(tmp_path, tools):
+    venv = str(tmp_path / "venv3")
+    ret = venv_state.present(venv, python="/usr/bin/python3", wheel="/srv/wheels/other.whl")
+    assert ret["result"] is False and "still missing" in ret["comment"]
+
+
+def test_packages_before_the_venv(tmp_path, opts, pip_installed):
+    venv = str(tmp_path / "venv3")
+    opts["test"] = True
+    ret = venv_state.packages_installed("pkgs", venv=venv, pkgs=["omero-web>=5.6.1"])
+    assert ret["result"] is None and ret["changes"] == {"installed": ["omero-web>=5.6.1"]}
+    opts["test"] = False
+    ret = venv_state.packages_installed("pkgs", venv=venv, pkgs=["omero-web>=5.6.1"])
+    assert ret["result"] is False and "does not exist" in ret["comment"]
+    assert pip_installed.calls == []
+
+
+def test_packages_in_the_venv_are_pips(tmp_path, tools, pip_installed):
+    venv = tmp_path / "venv3"
+    tools(["/usr/bin/python3", "-m", "venv", str(venv)])
+    ret = venv_state.packages_installed("pkgs", venv=str(venv), pkgs=["omero-web>=5.6.1", "whitenoise"])
+    assert ret["result"] is True
+    assert pip_installed.calls == [
+        {"name": "pkgs", "pkgs": ["omero-web>=5.6.1", "whitenoise"], "bin_env": str(venv)}
+    ]
+
+
+@pytest.mark.parametrize("requirement", ["", "--index-url=http://evil", None])
+def test_install_refuses_options_as_requirements(tmp_path, requirement):
+    with pytest.raises(Exception):
+        venv_module.install(str(tmp_path), requirement)
+
+
+# ---------------------------------------------------------------- redis.conf
+
+REDIS_CONF = """\
+bind 127.0.0.1 -::1
+port 6379
+# unixsocket /run/redis/redis-server.sock
+# unixsocketperm 700
+daemonize yes
+"""
+
+
+class FileManaged:
+    def __call__(self, name, contents, **kwargs):
+        pathlib.Path(name).write_text(contents)
+        return {"name": name, "result": True, "changes": {"diff": "..."}, "comment": "updated"}
+
+
+@pytest.fixture
+def redis_conf(tmp_path):
+    path = tmp_path / "redis.conf"
+    path.write_text(REDIS_CONF)
+    os.chmod(path, 0o640)
+    web_state.__states__["file.managed"] = FileManaged()
+    return path
+
+
+@pytest.mark.parametrize(
+    "directives,lines",
+    [
+        ({"port": 6380}, ["port 6380"]),
+        ({"unixsocket": "/run/redis/r.sock", "unixsocketperm": 770},
+         ["unixsocket /run/redis/r.sock", "unixsocketperm 770"]),
+    ],
+)
+def test_redis_directives_predict_set_then_noop(redis_conf, opts, directives, lines):
+    opts["test"] = True
+    predicted = web_state.redis_directives(str(redis_conf), directives)
+    assert predicted["result"] is None and redis_conf.read_text() == REDIS_CONF
+    opts["test"] = False
+    applied = web_state.redis_directives(str(redis_conf), directives)
+    assert applied["result"] is True and applied["changes"] == predicted["changes"]
+    text = redis_conf.read_text().splitlines()
+    assert all(line in text for line in lines)
+    assert "bind 127.0.0.1 -::1" in text and "daemonize yes" in text
+    assert web_state.redis_directives(str(redis_conf), directives)["changes"] == {}
+
+
+def test_redis_directives_before_the_package(tmp_path, opts):
+    missing = str(tmp_path / "nowhere" / "redis.conf")
+    opts["test"] = True
+    same = web_state.redis_directives(missing, {"port": 6379}, package_defaults={"port": 6379})
+    other = web_state.redis_directives(missing, {"port": 6380}, package_defaults={"port": 6379})
+    assert same["result"] is True and same["changes"] == {}
+    assert other["result"] is None and other["changes"] == {"port": {"old": "6379", "new": "6380"}}
+    opts["test"] = False
+    assert web_state.redis_directives(missing, {"port": 6380})["result"] is False
