@@ -247,12 +247,12 @@ def test_single_key_states(states, omerodir, omero_cli):
     assert cli_get(omero_cli, omerodir, "omero.web.wsgi_workers") is None
 
 
-def test_masking_of_password_keys(states, omerodir, omero_cli):
-    ret = states.omero.config_set(name="omero.web.ldap_Password", value=SECRET, omerodir=str(omerodir))
+def test_masking_of_secret_keys(states, omerodir, omero_cli):
+    ret = states.omero.config_set(name="omero.web.public.password", value=SECRET, omerodir=str(omerodir))
     assert ret.result is True
-    assert ret.changes == {"omero.web.ldap_Password": {"old": None, "new": "********"}}
+    assert ret.changes == {"omero.web.public.password": {"old": None, "new": "********"}}
     assert SECRET not in json.dumps(ret.raw)
-    assert cli_get(omero_cli, omerodir, "omero.web.ldap_Password") == SECRET
+    assert cli_get(omero_cli, omerodir, "omero.web.public.password") == SECRET
 
 
 def test_bad_omerodir(mods, states, workspace):

@@ -77,7 +77,8 @@ def test_dry_run_on_fresh_host_predicts_the_first_converge(fresh):
     # default site that the formula then removes, and Debian's redis-server
     # package starts Redis itself (so the service state finds it running).
     # Every other state must be predicted exactly.
-    package_dependent = {"omero_web-nginx-file-absent", "omero_web-redis-service-running"}
+    package_dependent = {"omero_web-nginx-default_server-file-absent",
+                         "omero_web-redis-service-service-running"}
     assert predicted - package_dependent == changed - package_dependent
     # the conftest's converge() now knows pillar.example is applied
     import json

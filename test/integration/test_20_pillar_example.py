@@ -4,12 +4,12 @@ pillar.example: prefix /omero, Redis sessions on a local Redis, sync workers
 ("auto" = 2 x cores + 1) with threads, CORS whitelist, WhiteNoise, nginx on
 port 80, the omero-figure app.
 """
-import json
 import re
 import time
-import urllib.parse
 
 import pytest
+
+import site_checks
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +28,11 @@ def test_services_active_and_enabled(web):
 
 
 def test_login_page_through_nginx(web):
-    status, headers, body = web.http_get(web.base_url() + "/webclient/login/")
-    assert status == 200
-    assert "OMERO.web - Login" in body
-    assert headers.get("Server") == "nginx", "server_tokens off: no version in Server"
+    site_checks.login_page_through_nginx(web)
 
 
 def test_servers_api_returns_the_pillar_server_list(web):
-    status, _, body = web.http_get(web.base_url() + "/api/v0/servers/")
-    assert status == 200
-    servers = json.loads(body)["data"]
-    got = [[s["host"], s["port"], s["server"]] for s in servers]
-    assert got == [list(e) for e in web.pillar["server_list"]]
+    site_checks.servers_api_returns_the_pillar_server_list(web)
 
 
 def test_default_nginx_server_is_gone(web):
@@ -49,35 +42,8 @@ def test_default_nginx_server_is_gone(web):
     assert web.run(["test", "-e", "/etc/nginx/sites-enabled/default"], check=False).returncode != 0
 
 
-def _static_path(web):
-    """A real file under OMERODIR/var/static, as a URL under the static_url."""
-    rel = web.run(["bash", "-c", "cd %s/var/static && ls webgateway/css/*.css | head -n1"
-                   % web.pillar["omerodir"]]).stdout.strip()
-    assert rel
-    return web.base_url() + "/static/" + rel
-
-
 def test_static_files_are_served_by_nginx_itself(web):
-    url = _static_path(web)
-    status, _, body = web.http_get(url)
-    assert status == 200 and body
-    service = web.pillar["service"]["name"]
-    web.run(["systemctl", "stop", service])
-    try:
-        # With gunicorn stopped, a proxied page gets the maintenance answer...
-        status_login, _, _ = web.http_get(web.base_url() + "/webclient/login/")
-        assert status_login >= 500
-        # ...while the static file still comes straight from nginx.
-        status, _, body2 = web.http_get(url)
-        assert status == 200 and body2 == body
-    finally:
-        web.run(["systemctl", "start", service])
-    kitchen_wait(web)
-
-
-def kitchen_wait(web):
-    import kitchen
-    kitchen.wait_http(web.base_url() + "/webclient/login/", timeout=90)
+    site_checks.static_files_are_served_by_nginx_itself(web)
 
 
 def _gunicorn_processes(web):
@@ -150,14 +116,7 @@ def test_clearsessions_timer_and_its_command(web):
 
 
 def test_figure_app_installed_listed_and_served(web):
-    web.run([web.pillar["venv"] + "/bin/pip", "show", "omero-figure"])
-    assert "omero_figure" in web.config("omero.web.apps")
-    status, headers, _ = web.http_get(web.base_url() + "/figure/")
-    if status in (301, 302):
-        location = urllib.parse.urlparse(headers["Location"]).path
-        assert location.startswith((web.pillar.get("prefix") or "") + "/webclient/login")
-    else:
-        assert status == 200
+    site_checks.figure_app_installed_listed_and_served(web)
 
 
 def test_systemd_restarts_omero_web_after_kill_9(web):
@@ -174,4 +133,4 @@ def test_systemd_restarts_omero_web_after_kill_9(web):
         time.sleep(1)
     assert new and new != old, "omero-web was not restarted by systemd"
     assert int(web.unit_prop(service, "NRestarts")) >= 1
-    kitchen_wait(web)
+    site_checks.wait_for_login_page(web)

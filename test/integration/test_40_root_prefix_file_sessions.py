@@ -7,7 +7,7 @@ the formula unsets the properties it owns and no longer uses by itself.
 """
 import pytest
 
-import test_20_pillar_example as checks
+import site_checks
 
 OVERRIDES = {
     "prefix": "",
@@ -33,19 +33,19 @@ def test_prefix_properties_are_gone(web):
 
 
 def test_login_page(web):
-    checks.test_login_page_through_nginx(web)
+    site_checks.login_page_through_nginx(web)
 
 
 def test_servers_api(web):
-    checks.test_servers_api_returns_the_pillar_server_list(web)
+    site_checks.servers_api_returns_the_pillar_server_list(web)
 
 
 def test_static_by_nginx(web):
-    checks.test_static_files_are_served_by_nginx_itself(web)
+    site_checks.static_files_are_served_by_nginx_itself(web)
 
 
 def test_figure_app(web):
-    checks.test_figure_app_installed_listed_and_served(web)
+    site_checks.figure_app_installed_listed_and_served(web)
 
 
 def test_cors_allow_all(web):

@@ -324,11 +324,12 @@ def test_site_a_redis_moved_to_its_port_on_first_apply(first_apply, minions):
     run = first_apply[SITE_A]
     changed = {kitchen.ApplyResult.state_id(k): v for k, v in run.changed.items()}
     print("6379 during the first apply: %s; stop + reset-failed ran: %s" % (
-        run.default_redis_port, "omero_web-redis-cmd-run" in changed))
-    assert "omero_web-redis-file-replace" in changed, sorted(changed)
-    diff = changed["omero_web-redis-file-replace"]["changes"]["diff"]
-    assert "-port 6379" in diff and "+port %d" % SITE_REDIS_PORT[SITE_A] in diff, diff
-    assert "omero_web-redis-service-running" in changed, sorted(changed)
+        run.default_redis_port, "omero_web-redis-service-cmd-run" in changed))
+    directives = "omero_web-redis-config-omero_web-redis_directives"
+    assert directives in changed, sorted(changed)
+    assert changed[directives]["changes"] == {
+        "port": {"old": "6379", "new": str(SITE_REDIS_PORT[SITE_A])}}
+    assert "omero_web-redis-service-service-running" in changed, sorted(changed)
     assert not any(k.startswith("omero_web-redis") for k in (
         kitchen.ApplyResult.state_id(key) for key in first_apply[SITE_B].states))
     if run.default_redis_port.startswith(("held", "taken")):

@@ -165,7 +165,12 @@ VARIANTS.update(
         "tofs": (
             "rocky9",
             {"tofs": {"source_dirs": ["salt://site/omero_web"], "files_switch": ["os_family"],
-                      "source_files": {"omero-web.service.jinja": ["my.service.jinja"]}}},
+                      "source_files": {"omero_web-service-file-managed": ["my.service.jinja"]}}},
+        ),
+        "tofs_prefix": (
+            "debian12",
+            {"tofs": {"path_prefix": "site-files", "dirs": {"files": "alt", "default": "common"},
+                      "files_switch": ["os_family"]}},
         ),
         # test=True on a host without the venv (this machine)
         "dry_run_fresh": ("debian12", {}, "omero_web.venv test=True"),

@@ -26,18 +26,19 @@ PYTHON = {
 REDHAT = {"centos7", "rocky9", "alma9"}
 SECRET = pillar_example()["omero_web"]["config"]["omero.web.secret_key"]
 
-VENV = "omero_web-venv-cmd-run"
-ICEPY = "omero_web-venv-cmd-run-icepy"
-PIP = "omero_web-venv-pip-installed"
+VENV = "omero_web-venv-omero_venv-present"
+PIP = "omero_web-venv-omero_venv-packages_installed"
 CONFIG = "omero_web-config-omero-config_managed"
-NGINX_CONF = "omero_web-nginx-omero-nginx_config"
+NGINX_CONF = "omero_web-nginx-config-omero-nginx_config"
+NGINX_SERVICE = "omero_web-nginx-service-service-running"
 UNIT = "omero_web-service-file-managed"
 SERVICE = "omero_web-service-service-running"
 HEALTH = "omero_web-healthcheck-cmd-run"
 TIMER = "omero_web-clearsessions-service-running"
-REDIS_PORT = "omero_web-redis-file-replace"
-REDIS_RESET = "omero_web-redis-cmd-run"
-REDIS_SERVICE = "omero_web-redis-service-running"
+REDIS_PKG = "omero_web-redis-package-pkg-installed"
+REDIS_CONF_STATE = "omero_web-redis-config-omero_web-redis_directives"
+REDIS_RESET = "omero_web-redis-service-cmd-run"
+REDIS_SERVICE = "omero_web-redis-service-service-running"
 REDIS_CONF = {
     "centos7": "/etc/redis.conf",
     "rocky9": "/etc/redis/redis.conf",
@@ -66,9 +67,8 @@ def _by_fun(render, fun, ids=None):
 
 
 def _icepy_wheel(render):
-    """The wheel that the IcePy state pip-installs."""
-    name = render.args(ICEPY)["name"]
-    return re.search(r"pip install --upgrade (\S+) &&", name).group(1)
+    """The wheel that the venv state pip-installs."""
+    return render.args(VENV)["wheel"]
 
 
 def _no_run_checks(render):
@@ -112,15 +112,11 @@ def test_python_venv_and_icepy_wheel_per_os(os_render):
     tag = "cp" + version.replace(".", "")
     assert render.mapdata["python"] == {"executable": "/usr/bin/python3", "version": version}
     venv = render.args(VENV)
-    assert venv["name"].startswith("if [ -e /opt/omero/web/venv3/bin/pip ]; then")
-    assert "else /usr/bin/python3 -m venv /opt/omero/web/venv3 && " in venv["name"]
-    assert "[ -e /opt/omero/web/venv3/bin/pip ]" in venv["stateful"][0]["test_name"]
-    icepy = render.args(ICEPY)
+    assert venv["name"] == "/opt/omero/web/venv3"
+    assert venv["python"] == "/usr/bin/python3"
+    assert venv["ice_version"] == "3.6.5" and venv["upgrade_pip"] is True
     wheel = _icepy_wheel(render)
     assert re.search(r"/zeroc_ice-3\.6\.5-{0}-{0}m?-".format(tag), wheel), wheel
-    assert icepy["name"].startswith(
-        "if [ -e /opt/omero/web/venv3/lib/python{}/site-packages/zeroc_ice-3.6.5.dist-info ]"
-        .format(version))
     if name == "centos7":
         assert wheel == WALKTHROUGH_CENTOS7_WHEEL
 
@@ -140,14 +136,15 @@ def test_omero_web_cap_only_on_centos7(os_render):
 
 def test_one_pip_state_with_everything_the_pillar_needs(os_render):
     _, render = os_render
-    assert _by_fun(render, "pip.installed") == [PIP]
-    assert render.args(PIP)["bin_env"] == "/opt/omero/web/venv3"
+    assert _by_fun(render, "omero_venv.packages_installed") == [PIP]
+    assert not _by_fun(render, "pip.installed")
+    assert render.args(PIP)["venv"] == "/opt/omero/web/venv3"
     pkgs = _pip(render)
     for wanted in ("whitenoise", "django-redis", "django-cors-headers", "omero-figure"):
         assert wanted in pkgs
     assert not any(pkg.startswith("gevent") for pkg in pkgs)
     # IcePy first, then omero-web and the rest
-    assert render.args(PIP)["require"] == [{"cmd": ICEPY}]
+    assert render.args(PIP)["require"] == [{"omero_venv": VENV}]
 
 
 def test_prerequisite_packages(os_render):
@@ -185,20 +182,22 @@ def test_selinux_only_on_redhat_with_selinux_enabled(os_render):
 def test_local_redis_per_os(os_render):
     name, render = os_render
     expected = "redis" if name in REDHAT else "redis-server"
-    assert render.args("omero_web-redis-pkg-installed")["name"] == expected
-    service = render.args("omero_web-redis-service-running")
+    assert render.args(REDIS_PKG)["name"] == expected
+    service = render.args(REDIS_SERVICE)
     assert service["name"] == expected and service["enable"] is True
     assert expected + ".service" in render.args(UNIT)["context"]["after"]
     # pillar.example's redis://127.0.0.1:6379/0: port 6379 in the platform's
     # redis.conf (what the package says already), Redis restarts if it changes
-    port = render.args(REDIS_PORT)
-    assert port["name"] == REDIS_CONF[name]
-    assert port["repl"] == "port 6379"
-    assert service["watch"] == [{"file": REDIS_PORT}]
+    conf = render.args(REDIS_CONF_STATE)
+    assert conf["name"] == REDIS_CONF[name]
+    assert conf["directives"] == {"port": 6379}
+    assert conf["package_defaults"] == {"port": 6379}
+    assert service["watch"] == [{"sls": "omero_web.redis.config"}]
     assert {"cmd": REDIS_RESET} in service["require"]
-    assert render.mapdata["derived"]["redis_port"] == 6379
-    assert "omero_web-redis-selinux-port_policy_present" not in render.states
-    assert "omero_web-redis-group-present" not in render.states
+    assert render.args(REDIS_RESET)["onchanges"] == [{"sls": "omero_web.redis.config"}]
+    assert render.mapdata["derived"]["redis"]["port"] == 6379
+    assert "omero_web-redis-selinux-selinux-port_policy_present" not in render.states
+    assert "omero_web-redis-config-group-present" not in render.states
 
 
 def test_nginx_server_and_default_server_per_os(os_render):
@@ -208,28 +207,33 @@ def test_nginx_server_and_default_server_per_os(os_render):
     assert conf["http"] == 80 and conf["servername"] == "omero.example.org"
     assert conf.get("location_only") in (None, False)
     assert conf["runas"] == "omero-web"
-    assert render.args("omero_web-nginx-pkg-installed")["name"] == "nginx"
-    group = render.args("omero_web-nginx-group-present")
+    assert render.args("omero_web-nginx-package-pkg-installed")["name"] == "nginx"
+    group = render.args("omero_web-nginx-package-group-present")
     assert group["addusers"] == (["nginx"] if name in REDHAT else ["www-data"])
     if name in REDHAT:
-        sed = render.args("omero_web-nginx-file-replace-1")
+        sed = render.args("omero_web-nginx-default_server-file-replace-1")
         assert sed["name"] == "/etc/nginx/nginx.conf"
         assert re.sub(sed["pattern"], sed["repl"], "    listen       80 default_server;",
                       flags=re.M) == "    listen       80; # default_server;"
         assert re.sub(sed["pattern"], sed["repl"], "    listen       80; # default_server;",
                       flags=re.M) == "    listen       80; # default_server;"
-        moved = render.args("omero_web-nginx-file-rename-1")
+        moved = render.args("omero_web-nginx-default_server-file-rename-1")
         assert (moved["source"], moved["name"]) == (
             "/etc/nginx/conf.d/default.conf", "/etc/nginx/conf.d/default.disabled")
-        assert "omero_web-nginx-file-absent" not in render.states
+        assert "omero_web-nginx-default_server-file-absent" not in render.states
     else:
-        assert render.args("omero_web-nginx-file-absent")["names"] == [
+        assert render.args("omero_web-nginx-default_server-file-absent")["names"] == [
             "/etc/nginx/sites-enabled/default"]
-        assert "omero_web-nginx-file-replace-1" not in render.states
+        assert "omero_web-nginx-default_server-file-replace-1" not in render.states
     # server_tokens off in the server block omero generates
     assert "server_tokens off;" in _props(render)["omero.web.nginx_server_extra_config"]
-    nginx = render.args("omero_web-nginx-service-running")
+    nginx = render.args(NGINX_SERVICE)
     assert nginx["enable"] is True and nginx["reload"] is True
+    # nginx -t after a change of any nginx step, before the reload
+    check = render.args("omero_web-nginx-service-cmd-run")
+    assert check["name"] == "nginx -t"
+    assert check["onchanges"] == [{"sls": "omero_web.nginx." + step} for step in
+                                  ("package", "default_server", "tls", "config")]
 
 
 def test_user_and_omerodir(os_render):
@@ -324,13 +328,12 @@ def test_walkthrough_order(os_render):
     order = [
         "omero_web-user-user-present",
         "omero_web-prerequisites-pkg-installed",
-        "omero_web-redis-pkg-installed",
+        REDIS_PKG,
         VENV,
-        ICEPY,
         PIP,
         CONFIG,
         NGINX_CONF,
-        "omero_web-nginx-service-running",
+        NGINX_SERVICE,
         SERVICE,
         TIMER,
     ]
@@ -349,7 +352,7 @@ def test_secret_only_in_the_config_state(os_render):
             assert SECRET in text
         else:
             assert SECRET not in text, sid
-    assert render.mapdata["config"]["omero.web.secret_key"] == "<hidden>"
+    assert render.mapdata["config"]["omero.web.secret_key"] == "********"
     assert render.args("omero_web-_mapdata-file-managed")["show_changes"] is False
 
 
@@ -400,7 +403,8 @@ def test_prefix_unset(variant):
 
 def test_sessions_file_has_no_redis(variant):
     render = variant("sessions_file")
-    assert not any(render.states[sid]["sls"] == "omero_web.redis" for sid in render.applied())
+    assert not any(render.states[sid]["sls"].startswith("omero_web.redis")
+                   for sid in render.applied())
     assert "django-redis" not in _pip(render)
     assert "omero.web.caches" not in _props(render)
     assert "omero.web.session_engine" not in _props(render)
@@ -409,139 +413,89 @@ def test_sessions_file_has_no_redis(variant):
 
 def test_remote_redis_is_not_installed(variant):
     render = variant("redis_remote")
-    assert not any(render.states[sid]["sls"] == "omero_web.redis" for sid in render.applied())
-    assert REDIS_PORT not in render.states and REDIS_RESET not in render.states
-    derived = render.mapdata["derived"]
-    assert (derived["redis_port"], derived["redis_socket"]) == (None, None)
+    assert not any(render.states[sid]["sls"].startswith("omero_web.redis")
+                   for sid in render.applied())
+    assert REDIS_CONF_STATE not in render.states and REDIS_RESET not in render.states
+    redis = render.mapdata["derived"]["redis"]
+    assert (redis["local"], redis["port"], redis["socket"]) == (False, None, None)
     assert "django-redis" in _pip(render)
     assert _props(render)["omero.web.caches"]["default"]["LOCATION"].endswith(
         "@redis.example.org:6379/0")
-    # the password is a secret: hidden in the map dump
-    assert render.mapdata["sessions"]["redis_url"] == "<hidden>"
+    # the password is a secret: masked in the map dump, the rest shown
+    assert render.mapdata["sessions"]["redis_url"] == (
+        "redis://:********@redis.example.org:6379/0")
     assert "s3cret" not in json.dumps(render.mapdata)
 
 
-def _conf_after(render, text, ids):
-    """redis.conf ``text`` after the file.replace states ``ids``, like Salt."""
-    for sid in ids:
-        args = render.args(sid)
-        assert args["flags"] == ["MULTILINE"] and args["append_if_not_found"] is True
-        new, count = re.subn(args["pattern"], args["repl"], text, flags=re.M)
-        text = new if count else text.rstrip("\n") + "\n" + args["repl"] + "\n"
-    return text
-
-
-#: the lines of Debian's redis.conf the states replace (redis-server 7.0.15)
-DEBIAN_CONF = (
-    "bind 127.0.0.1 -::1\n"
-    "port 6379\n"
-    "# port 0\n"
-    "# unixsocket /run/redis/redis-server.sock\n"
-    "# unixsocketperm 700\n"
-    "# {unixsocket}      Unix domain socket listening on, or \"\".\n"
-)
-
-
 def test_local_redis_on_another_port(variant):
-    """redis://127.0.0.1:6380/0: `port 6380`, then Redis restarts."""
+    """redis://127.0.0.1:6380/0: `port 6380` in redis.conf, then Redis restarts."""
     render = variant("redis_port")
-    assert render.mapdata["derived"]["redis_port"] == 6380
-    port = render.args(REDIS_PORT)
-    assert port["name"] == "/etc/redis/redis.conf"
-    assert port["repl"] == "port 6380"
-    assert port["require"] == [{"pkg": "omero_web-redis-pkg-installed"}]
-    assert port["ignore_if_missing"] is False and port["backup"] is False
-    conf = _conf_after(render, DEBIAN_CONF, [REDIS_PORT])
-    assert conf.splitlines()[1] == "port 6380" and "# port 0" in conf
-    assert _conf_after(render, conf, [REDIS_PORT]) == conf  # idempotent
-    # no port line at all (Redis's default 6379): appended
-    assert _conf_after(render, "bind 127.0.0.1\n", [REDIS_PORT]).endswith("\nport 6380\n")
+    assert render.mapdata["derived"]["redis"]["port"] == 6380
+    conf = render.args(REDIS_CONF_STATE)
+    assert conf["name"] == "/etc/redis/redis.conf"
+    assert conf["directives"] == {"port": 6380}
+    assert conf["require"] == [{"sls": "omero_web.redis.package"}]
     service = render.args(REDIS_SERVICE)
-    assert service["watch"] == [{"file": REDIS_PORT}]
-    assert service["require"] == [{"pkg": "omero_web-redis-pkg-installed"}, {"cmd": REDIS_RESET}]
+    assert service["watch"] == [{"sls": "omero_web.redis.config"}]
+    assert service["require"] == [{"sls": "omero_web.redis.package"}, {"cmd": REDIS_RESET}]
     reset = render.args(REDIS_RESET)
-    assert reset["onchanges"] == [{"file": REDIS_PORT}]
+    assert reset["onchanges"] == [{"sls": "omero_web.redis.config"}]
     assert reset["name"] == (
         "systemctl stop redis-server.service && systemctl reset-failed redis-server.service")
     # Debian: no SELinux, no socket
-    assert "omero_web-redis-selinux-port_policy_present" not in render.states
-    assert "omero_web-redis-group-present" not in render.states
-    assert "omero_web-redis-test-succeed_with_changes" not in render.states
+    assert "omero_web-redis-selinux-selinux-port_policy_present" not in render.states
+    assert "omero_web-redis-config-group-present" not in render.states
 
 
 def test_local_redis_port_on_el9_gets_the_selinux_port_type(variant):
     render = variant("redis_port_el9")
-    assert render.args(REDIS_PORT)["name"] == "/etc/redis/redis.conf"
-    assert render.args(REDIS_PORT)["repl"] == "port 6381"
-    label = render.args("omero_web-redis-selinux-port_policy_present")
+    conf = render.args(REDIS_CONF_STATE)
+    assert conf["name"] == "/etc/redis/redis.conf" and conf["directives"] == {"port": 6381}
+    label = render.args("omero_web-redis-selinux-selinux-port_policy_present")
     assert label["name"] == "tcp/6381" and label["sel_type"] == "redis_port_t"
-    assert label["require"] == [{"pkg": "omero_web-selinux-pkg-installed"}]
+    assert label["require"] == [{"sls": "omero_web.selinux"}]
     assert "omero_web-selinux-pkg-installed" in render.states  # semanage
     service = render.args(REDIS_SERVICE)
-    assert {"selinux": "omero_web-redis-selinux-port_policy_present"} in service["require"]
-    assert render.args(REDIS_SERVICE)["name"] == "redis"
+    assert {"sls": "omero_web.redis.selinux"} in service["require"]
+    assert service["name"] == "redis"
 
 
 def test_local_redis_port_on_centos7(variant):
     render = variant("redis_port_centos7")
-    assert render.args(REDIS_PORT)["name"] == "/etc/redis.conf"
-    assert render.args(REDIS_PORT)["repl"] == "port 6380"
+    conf = render.args(REDIS_CONF_STATE)
+    assert conf["name"] == "/etc/redis.conf" and conf["directives"] == {"port": 6380}
     # selinux:manage false: no port label
-    assert "omero_web-redis-selinux-port_policy_present" not in render.states
+    assert "omero_web-redis-selinux-selinux-port_policy_present" not in render.states
 
 
 def test_local_redis_on_a_unix_socket(variant):
     render = variant("redis_socket")
-    derived = render.mapdata["derived"]
-    assert (derived["redis_port"], derived["redis_socket"]) == (
-        None, "/run/redis/redis-server.sock")
-    assert REDIS_PORT not in render.states  # the TCP port is left alone
-    ids = [REDIS_PORT + "-unixsocket", REDIS_PORT + "-unixsocketperm"]
-    assert [render.args(sid)["repl"] for sid in ids] == [
-        "unixsocket /run/redis/redis-server.sock", "unixsocketperm 770"]
-    conf = _conf_after(render, DEBIAN_CONF, ids)
-    lines = conf.splitlines()
-    assert lines[3:5] == ["unixsocket /run/redis/redis-server.sock", "unixsocketperm 770"]
-    assert lines[1] == "port 6379" and lines[5].startswith("# {unixsocket}")
-    assert _conf_after(render, conf, ids) == conf  # idempotent
-    group = render.args("omero_web-redis-group-present")
+    redis = render.mapdata["derived"]["redis"]
+    assert (redis["port"], redis["socket"]) == (None, "/run/redis/redis-server.sock")
+    # the TCP port is left alone
+    assert render.args(REDIS_CONF_STATE)["directives"] == {
+        "unixsocket": "/run/redis/redis-server.sock", "unixsocketperm": 770}
+    group = render.args("omero_web-redis-config-group-present")
     assert group["name"] == "redis" and group["addusers"] == ["omero-web"]
     assert {"sls": "omero_web.user"} in group["require"]
-    service = render.args(REDIS_SERVICE)
-    assert service["watch"] == [{"file": sid} for sid in ids]
-    assert render.args(REDIS_RESET)["onchanges"] == [{"file": sid} for sid in ids]
 
 
 def test_local_redis_over_tls_sets_no_port(variant):
     render = variant("redis_tls")
-    assert render.mapdata["derived"]["redis_tls"] is True
-    assert "omero_web-redis-pkg-installed" in render.states
-    assert not [sid for sid in render.states if sid.startswith(REDIS_PORT)]
+    assert render.mapdata["derived"]["redis"]["tls"] is True
+    assert REDIS_PKG in render.states
+    assert REDIS_CONF_STATE not in render.states
     assert REDIS_RESET not in render.states
     assert "watch" not in render.args(REDIS_SERVICE)
 
 
-def test_redis_dry_run_before_the_package_predicts_the_port(variant):
-    """test=True without redis.conf (a fresh host): the change is predicted
-    under the file.replace state's own ID."""
-    if os.path.exists("/etc/redis/redis.conf"):
-        pytest.skip("this machine has /etc/redis/redis.conf: not a fresh host")
-    render = variant("redis_dry_run_fresh")
-    predicted = render.state(REDIS_PORT)
-    assert predicted["fun"] == "test.succeed_with_changes"
-    assert predicted["args"]["name"] == (
-        "/etc/redis/redis.conf, once redis-server is installed: port 6380")
-    assert render.args(REDIS_RESET)["onchanges"] == [{"test": REDIS_PORT}]
-    assert render.args(REDIS_SERVICE)["watch"] == [{"test": REDIS_PORT}]
-
-
-def test_redis_dry_run_before_the_package_on_6379_predicts_nothing(variant):
-    """pillar.example's 6379 is what the package's redis.conf says already."""
-    if os.path.exists("/etc/redis/redis.conf"):
-        pytest.skip("this machine has /etc/redis/redis.conf: not a fresh host")
-    render = variant("redis_dry_run_fresh_6379")
-    port = render.state(REDIS_PORT)
-    assert port["fun"] == "file.replace" and port["args"]["ignore_if_missing"] is True
+@pytest.mark.parametrize("name", ["redis_dry_run_fresh", "redis_dry_run_fresh_6379"])
+def test_redis_dry_run_compiles_the_same_states(variant, name):
+    """test=True on a host without redis.conf: the same state as a real run
+    (the state predicts from the package's defaults; unit-tested)."""
+    render = variant(name)
+    assert render.state(REDIS_CONF_STATE)["fun"] == "omero_web.redis_directives"
+    assert not _by_fun(render, "test.succeed_with_changes")
 
 
 def test_gevent_vs_sync(variant):
@@ -568,11 +522,12 @@ def test_cors_allow_all_vs_whitelist(variant):
 
 def test_nginx_off(variant):
     render = variant("nginx_off")
-    assert not any(render.states[sid]["sls"] == "omero_web.nginx" for sid in render.applied())
+    assert not any(render.states[sid]["sls"].startswith("omero_web.nginx")
+                   for sid in render.applied())
     assert render.args(UNIT)["context"]["requires"] == []
     assert _health_url(render) == "http://127.0.0.1:4080/omero/webclient/login/"
     assert "--host" not in render.args(HEALTH)["name"]
-    assert {"sls": "omero_web.nginx"} not in render.args(SERVICE)["require"]
+    assert {"sls": "omero_web.nginx.service"} not in render.args(SERVICE)["require"]
 
 
 @pytest.mark.parametrize("name", ["location_only", "location_only_el9"])
@@ -582,20 +537,21 @@ def test_location_only(variant, name):
     assert conf["name"] == "/opt/omero/web/omero-web/omero-web-location.include"
     assert conf["location_only"] is True
     assert conf["group"] == "omero-web" and conf["mode"] == "0640"
-    assert "omero_web-nginx-file-managed" not in render.states
+    assert "omero_web-nginx-config-file-managed" not in render.states
     assert "omero.web.nginx_server_extra_config" not in _props(render)
     assert _health_url(render) == "http://127.0.0.1:4080/omero/webclient/login/"
 
 
 def test_tls(variant):
     render = variant("tls")
-    cert = render.args("omero_web-nginx-file-managed-tls-cert")
-    key = render.args("omero_web-nginx-file-managed-tls-key")
-    assert cert["source"] == "salt://certs/omero.crt" and cert["mode"] == "0600"
-    assert key["source"] == "/etc/ssl/private/omero.key" and key["mode"] == "0600"
-    assert key["show_changes"] is False
+    files = render.args("omero_web-nginx-tls-file-managed")
+    assert files["mode"] == "0600" and files["show_changes"] is False
+    assert files["names"] == [
+        {"/etc/nginx/tls/omero-web.crt": [{"source": "salt://certs/omero.crt"}]},
+        {"/etc/nginx/tls/omero-web.key": [{"source": "/etc/ssl/private/omero.key"}]},
+    ]
     assert render.args(NGINX_CONF)["location_only"] is True
-    server = render.args("omero_web-nginx-file-managed")
+    server = render.args("omero_web-nginx-config-file-managed")
     assert server["name"] == "/etc/nginx/conf.d/omero-web.conf"
     assert server["source"] == "salt://omero_web/files/default/nginx-tls.conf.jinja"
     context = server["context"]
@@ -612,7 +568,7 @@ def test_tls_template(renders):
     """The HTTPS server: listen 443 ssl, 80 -> 301, server_tokens off."""
     import jinja2
 
-    context = renders["tls"].args("omero_web-nginx-file-managed")["context"]
+    context = renders["tls"].args("omero_web-nginx-config-file-managed")["context"]
     text = jinja2.Template(
         (REPO / "omero_web/files/default/nginx-tls.conf.jinja").read_text()).render(**context)
     assert "listen 443 ssl;" in text
@@ -623,7 +579,7 @@ def test_tls_template(renders):
     assert "return 302 /omero/;" in text
     assert "return 302" not in jinja2.Template(
         (REPO / "omero_web/files/default/nginx-tls.conf.jinja").read_text()).render(
-            **dict(context, prefix=""))
+            **dict(context, prefix="", prefix_locations=[]))
 
 
 def test_clearsessions_disabled_removes_the_timer(variant):
@@ -648,7 +604,7 @@ def test_salt_wheel_is_cached_first(variant):
     assert cached["name"] == (
         "/var/cache/omero-web/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl")
     assert _icepy_wheel(render) == cached["name"]
-    assert {"file": "omero_web-venv-file-managed-icepy"} in render.args(ICEPY)["require"]
+    assert cached["require_in"] == [{"omero_venv": VENV}]
 
 
 def test_selinux_unmanaged(variant):
@@ -681,21 +637,26 @@ def test_unsynced_modules_say_how_to_sync(unsynced_render):
     assert "saltutil.sync_all" in message
 
 
-def test_dry_run_before_the_venv_exists_predicts_the_pip_install(variant):
-    """pip.installed cannot run under test=True without the venv's pip."""
+def test_dry_run_before_the_venv_exists_compiles_the_same_states(variant):
+    """test=True without the venv: the same states as a real run (the state
+    functions predict; unit-tested)."""
     render = variant("dry_run_fresh")
-    # the same state ID (the prediction names the state a real apply changes)
-    assert render.state(PIP)["fun"] == "test.succeed_with_changes"
-    assert "omero-web>=5.6.1" in render.args(PIP)["name"]
-    assert variant("debian12").state(PIP)["fun"] == "pip.installed"
+    assert render.state(PIP)["fun"] == "omero_venv.packages_installed"
+    assert render.state(VENV)["fun"] == "omero_venv.present"
+    assert not _by_fun(render, "test.succeed_with_changes")
 
 
 def test_templates_can_be_overridden(variant):
-    """TOFS-like: site directories, then per-grain folders, then files/default."""
+    """TOFS as template-formula keys it: site directories, per-grain folders
+    (files_switch), then files/default; names from source_files[state ID]
+    (or the template's name), then the template's own name."""
     render = variant("tofs")
     assert render.args(UNIT)["source"] == [
         "salt://site/omero_web/my.service.jinja",
+        "salt://site/omero_web/omero-web.service.jinja",
         "salt://omero_web/files/RedHat/my.service.jinja",
+        "salt://omero_web/files/RedHat/omero-web.service.jinja",
+        "salt://omero_web/files/default/my.service.jinja",
         "salt://omero_web/files/default/omero-web.service.jinja",
     ]
     timer = render.args("omero_web-clearsessions-file-managed")["names"][1]
@@ -703,4 +664,10 @@ def test_templates_can_be_overridden(variant):
         "salt://site/omero_web/omero-web-clearsessions.timer.jinja",
         "salt://omero_web/files/RedHat/omero-web-clearsessions.timer.jinja",
         "salt://omero_web/files/default/omero-web-clearsessions.timer.jinja",
+    ]
+    # template-formula's keys: path_prefix, dirs
+    prefixed = variant("tofs_prefix")
+    assert prefixed.args("omero_web-healthcheck-file-managed")["source"] == [
+        "salt://site-files/alt/Debian/omero-web-healthcheck.py.jinja",
+        "salt://site-files/alt/common/omero-web-healthcheck.py.jinja",
     ]
