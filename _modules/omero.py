@@ -138,6 +138,10 @@ def _omero_run(args, user, omerodir, venv, script=None, stdin=None, what=None, q
             f"{exe} not found: is OMERO.web installed in the virtualenv {venv}?"
         )
     env = {"OMERODIR": omerodir, "PATH": bindir + os.pathsep + SYSTEM_PATH}
+    tmpdir = os.path.join(omerodir, "var", "tmp")
+    if os.path.isdir(tmpdir):
+        # where the units keep Django's file sessions (their TMPDIR)
+        env["TMPDIR"] = tmpdir
     cwd = omerodir if os.path.isdir(omerodir) else "/"
     __context__[_CONTEXT_COUNT] = __context__.get(_CONTEXT_COUNT, 0) + 1
     log.debug("omero: running %s as %s (OMERODIR=%s)", what, user, omerodir)
@@ -489,11 +493,11 @@ def config_unset(key, user=None, omerodir=None, venv=None):
 
 
 def web_config_nginx(http=None, servername=None, max_body_size=None, location=False,
-                     user=None, omerodir=None, venv=None):
+                     properties=None, user=None, omerodir=None, venv=None):
     """
     Return the nginx configuration that ``omero web config nginx`` (or
-    ``nginx-location`` with ``location=True``) generates for the current
-    configuration.
+    ``nginx-location`` with ``location=True``) generates: for OMERODIR's
+    configuration, or, with ``properties``, for those properties alone.
 
     http
         The port nginx listens on (``--http``).
@@ -507,6 +511,14 @@ def web_config_nginx(http=None, servername=None, max_body_size=None, location=Fa
     location : False
         Generate only the location blocks (``nginx-location``), to include in
         a server block of your own.
+
+    properties
+        ``{property: value}``: generate from a throwaway OMERODIR whose
+        config.xml holds only these (e.g. prefix, static_url, static_root,
+        application_server.host/.port, nginx_server_extra_config), never
+        from OMERODIR's own config.xml, which its user can edit: root's
+        nginx then loads only what the caller validated. The maintenance
+        page's root is pointed back at OMERODIR.
 
     CLI Example:
 
@@ -531,7 +543,53 @@ def web_config_nginx(http=None, servername=None, max_body_size=None, location=Fa
             )
         args += ["--max-body-size", str(max_body_size)]
     user, omerodir, venv = _resolve(user, omerodir, venv)
-    return _omero_web_run(args, user, omerodir, venv)
+    if properties is None:
+        return _omero_web_run(args, user, omerodir, venv)
+    return _in_throwaway_omerodir(args, properties, user, omerodir, venv)
+
+
+def _in_throwaway_omerodir(args, properties, user, omerodir, venv):
+    """Run ``omero ARGS`` with OMERODIR a new directory holding only ``properties``."""
+    import pwd  # pylint: disable=import-outside-toplevel
+    import shutil  # pylint: disable=import-outside-toplevel
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        raise CommandExecutionError(f"User '{user}' is not available")
+    scratch = tempfile.mkdtemp(prefix="omero-web-nginx-")
+    try:
+        grid = os.path.join(scratch, "etc", "grid")
+        os.makedirs(grid)
+        with open(os.path.join(grid, "config.xml"), "w", encoding="utf-8") as handle:
+            handle.write(_xml("render")(properties))
+        for path, _, files in os.walk(scratch):
+            os.chown(path, account.pw_uid, account.pw_gid)
+            for name in files:
+                os.chown(os.path.join(path, name), account.pw_uid, account.pw_gid)
+        text = _omero_web_run(args, user, scratch, venv)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return text.replace(scratch, omerodir)
+
+
+def session_check(user=None, omerodir=None, venv=None):
+    """
+    Write a session with OMERO.web's configured session engine, read it
+    back and delete it; return the engine. Raises CommandExecutionError with
+    the backend's own error when sessions cannot be stored (a Redis that
+    refuses the password, a session directory the user cannot write...).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' omero.session_check
+    """
+    user, omerodir, venv = _resolve(user, omerodir, venv)
+    return _run_script("session_roundtrip", {}, user, omerodir, venv,
+                       what="omero: storing a session", quiet=True)
 
 
 def clearsessions(user=None, omerodir=None, venv=None):

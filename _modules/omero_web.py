@@ -5,7 +5,9 @@ pillar and derive what the states apply from it.
 Thin over the formula's utility modules (``_utils/``, synced with the rest
 by ``saltutil.sync_all``): the pillar schema (``omero_web_schema``), the
 derivation (``omero_web_derive``) and the secret rule
-(``omero_web_secrets``). Pure: it runs no process.
+(``omero_web_secrets``). Validation adds what only the minion can know,
+read without changing anything: its existing accounts and units, and
+``systemd-analyze calendar``.
 
 .. code-block:: jinja
 
@@ -13,6 +15,8 @@ derivation (``omero_web_derive``) and the secret rule
     {%- do mapdata.update({"derived": salt["omero_web.derive"](mapdata, grains)}) %}
 """
 
+import json
+import os
 import types
 
 from salt.exceptions import SaltInvocationError
@@ -26,7 +30,7 @@ ROOT = "omero_web"
 #: ``__utils__``: these are handed to it).
 _DERIVE_USES = {
     "omero_web_schema": ("direct_properties", "owned_properties", "version_spec", "join_specifiers"),
-    "omero_web_secrets": ("is_secret",),
+    "omero_web_secrets": ("is_secret", "ref", "refs"),
 }
 
 
@@ -60,7 +64,132 @@ def errors(mapdata, pillar=None, known_keys=None):  # pylint: disable=unused-arg
     if pillar is None:
         pillar = (globals().get("__pillar__") or {}).get(ROOT)
     mask = __utils__["omero_web_secrets.mask_urls"]
-    return [mask(problem) for problem in __utils__["omero_web_schema.errors"](mapdata, pillar)]
+    problems = __utils__["omero_web_schema.errors"](mapdata, pillar)
+    if not problems and isinstance(mapdata, dict):
+        problems = _host_problems(mapdata)
+    return [mask(problem) for problem in problems]
+
+
+# --------------------------------------------------------------------------
+# what only the minion knows: its accounts, its units, its systemd
+# --------------------------------------------------------------------------
+
+ACCOUNT_MARK = "OMERO.web (omero-web-formula)"
+FILE_MARK = "Managed by Salt (omero-web-formula"
+UNIT_DIRS = (
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+)
+
+
+def _system_uid_max():
+    """SYS_UID_MAX of /etc/login.defs (999 when it says nothing)."""
+    try:
+        with open("/etc/login.defs", encoding="utf-8") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) == 2 and fields[0] == "SYS_UID_MAX" and fields[1].isdigit():
+                    return int(fields[1])
+    except OSError:
+        pass
+    return 999
+
+
+def _account_problems(mapdata):
+    import grp  # pylint: disable=import-outside-toplevel
+    import pwd  # pylint: disable=import-outside-toplevel
+
+    problems = []
+    name = mapdata.get("user")
+    try:
+        account = pwd.getpwnam(name)
+    except (KeyError, TypeError):
+        account = None
+    if account is not None and ACCOUNT_MARK not in account.pw_gecos and (
+        account.pw_uid == 0 or account.pw_uid <= _system_uid_max()
+    ):
+        problems.append(
+            "{}:user: expected an account of OMERO.web's own, got the existing system account "
+            "{} (uid {}), which the formula did not create".format(ROOT, name, account.pw_uid)
+        )
+    group = mapdata.get("group")
+    try:
+        entry = grp.getgrnam(group)
+    except (KeyError, TypeError):
+        entry = None
+    own_gid = account.pw_gid if account is not None and not problems else None
+    if entry is not None and entry.gr_gid <= _system_uid_max() and entry.gr_gid != own_gid:
+        problems.append(
+            "{}:group: expected a group of OMERO.web's own, got the existing system group "
+            "{} (gid {})".format(ROOT, group, entry.gr_gid)
+        )
+    return problems
+
+
+def _unit_problems(mapdata):
+    """Units the formula would write must be its own, or (the main one) an OMERO.web unit."""
+    name = ((mapdata.get("service") or {}).get("name")) or ""
+    units = [(name + ".service", True), (name + "-clearsessions.service", False),
+             (name + "-clearsessions.timer", False)]
+    problems = []
+    for unit, omero_web_unit in units:
+        for directory in UNIT_DIRS:
+            path = os.path.join(directory, unit)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read(65536)
+            except OSError:
+                continue
+            if FILE_MARK in text or (omero_web_unit and "omero web start" in text):
+                continue
+            problems.append(
+                "{}:service:name: expected a unit of OMERO.web's own, got {!r}: {} exists and "
+                "the formula did not write it".format(ROOT, name, path)
+            )
+    return problems
+
+
+def _file_problems(mapdata):
+    """The health-check script is written by root: it must be the formula's or new."""
+    script = (((mapdata.get("service") or {}).get("healthcheck")) or {}).get("script")
+    if not isinstance(script, str) or not os.path.lexists(script):
+        return []
+    try:
+        with open(script, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096)
+    except OSError:
+        head = ""
+    if os.path.islink(script) or not os.path.isfile(script) or FILE_MARK not in head:
+        return ["{}:service:healthcheck:script: expected a file of the formula's own, got "
+                "{}, which exists and which the formula did not write".format(ROOT, script)]
+    return []
+
+
+def _calendar_problems(mapdata):
+    """systemd's own parser has the last word on OnCalendar (when the minion has it)."""
+    clear = ((mapdata.get("sessions") or {}).get("clear")) or {}
+    calendar = clear.get("on_calendar")
+    analyze = "/usr/bin/systemd-analyze"
+    if not clear.get("enabled") or not isinstance(calendar, str) or not os.access(analyze, os.X_OK):
+        return []
+    result = __salt__["cmd.run_all"]([analyze, "calendar", calendar], python_shell=False,
+                                      ignore_retcode=True, output_loglevel="quiet")
+    if result["retcode"] == 0:
+        return []
+    return ["{}:sessions:clear:on_calendar: expected an expression systemd accepts, got {}".format(
+        ROOT, json.dumps(calendar))]
+
+
+def _host_problems(mapdata):
+    return (
+        _account_problems(mapdata)
+        + _unit_problems(mapdata)
+        + _file_problems(mapdata)
+        + _calendar_problems(mapdata)
+    )
 
 
 def validate(mapdata, pillar=None, known_keys=None):
@@ -140,3 +269,67 @@ def masked(mapdata):
     extra = list((mapdata or {}).get("secret_keys") or ())
     extra += list(((mapdata or {}).get("derived") or {}).get("secret_keys") or ())
     return __utils__["omero_web_secrets.mask_deep"](mapdata, extra)
+
+
+#: The file the formula puts in each directory it owns (OMERODIR, the venv).
+DIRECTORY_MARK = ".omero-web-formula"
+
+
+def clean_refusals(mapdata):
+    """
+    What ``clean.sls`` must not delete because the formula did not make it:
+    an account without the formula's mark, units it did not write,
+    directories without its mark. One message per thing, naming the key.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call omero_web.clean_refusals "$(salt-call --out=json pillar.get omero_web)"
+    """
+    import pwd  # pylint: disable=import-outside-toplevel
+
+    refusals = []
+    try:
+        account = pwd.getpwnam(mapdata.get("user"))
+    except (KeyError, TypeError):
+        account = None
+    if account is not None and ACCOUNT_MARK not in account.pw_gecos:
+        refusals.append("{}:user: the account {} was not created by the formula: not "
+                        "deleted".format(ROOT, account.pw_name))
+    service = (mapdata.get("service") or {})
+    name, unit_dir = service.get("name"), service.get("unit_dir")
+    for unit in (name + ".service", name + "-clearsessions.service", name + "-clearsessions.timer"):
+        path = os.path.join(unit_dir or "/etc/systemd/system", unit)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(4096)
+        except OSError:
+            continue
+        if FILE_MARK not in text:
+            refusals.append("{}:service:name: {} was not written by the formula: not "
+                            "deleted".format(ROOT, path))
+    for key in ("omerodir", "venv"):
+        path = mapdata.get(key)
+        if isinstance(path, str) and os.path.isdir(path) and not os.path.exists(
+            os.path.join(path, DIRECTORY_MARK)
+        ):
+            refusals.append("{}:{}: {} was not made by the formula: not deleted".format(ROOT, key, path))
+    return refusals
+
+
+def clean_check(mapdata):
+    """
+    Raise SaltInvocationError, naming each key, when ``clean.sls`` would
+    delete something the formula did not make (:py:func:`clean_refusals`).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call omero_web.clean_check "$(salt-call --out=json pillar.get omero_web)"
+    """
+    refusals = clean_refusals(mapdata)
+    if refusals:
+        raise SaltInvocationError("\n".join(refusals))
+    return True

@@ -6,6 +6,9 @@ configuration file, like ``file.replace`` but knowing what the package
 ships, so that a dry run before the package is installed predicts exactly
 what the real apply then changes.
 
+``service_running``: OMERO.web's unit runs what is on disk, with a graceful
+reload where that is enough and a restart where it is not.
+
 .. code-block:: yaml
 
     /etc/redis/redis.conf:
@@ -20,6 +23,8 @@ import grp
 import os
 import pwd
 import re
+
+from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "omero_web"
 
@@ -87,6 +92,18 @@ def redis_directives(name, directives, package_defaults=None):
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     wanted = {str(k): str(v) for k, v in (directives or {}).items()}
+    unresolved = __utils__["omero_web_secrets.refs"](wanted)
+    wanted = __utils__["omero_web_secrets.resolve"](wanted, read_secret)
+    missing = [f for f in unresolved if read_secret(f) is None]
+    if missing and not __opts__["test"]:
+        ret["comment"] = "the secret in {} does not exist".format(", ".join(sorted(missing)))
+        return ret
+    ret = _redis_directives(name, wanted, package_defaults, ret)
+    ret["changes"] = __utils__["omero_web_secrets.mask_changes"](ret["changes"])
+    return ret
+
+
+def _redis_directives(name, wanted, package_defaults, ret):
     if not os.path.exists(name):
         if not __opts__["test"]:
             ret["comment"] = "{} does not exist (is Redis installed?)".format(name)
@@ -141,4 +158,258 @@ def redis_directives(name, directives, package_defaults=None):
     ret["result"] = True
     ret["changes"] = changes
     ret["comment"] = "set " + ", ".join(sorted(changes))
+    return ret
+
+
+# --------------------------------------------------------------------------
+# the OMERO.web service
+# --------------------------------------------------------------------------
+
+_PAST = {"start": "started", "restart": "restarted", "reload": "reloaded"}
+
+
+def _changed_properties_in(reqs):
+    """
+    The properties, venv and unit changes that the watched states report
+    in this run (``__running__``): what a dry run predicts for them.
+    """
+    watched = {(chunk.get("state"), chunk.get("__id__")) for chunk in (reqs or {}).get("watch", [])}
+    properties, other = set(), []
+    for tag, result in (globals().get("__running__") or {}).items():
+        parts = tag.split("_|-")
+        if len(parts) != 4 or (parts[0], parts[1]) not in watched or not result.get("changes"):
+            continue
+        if parts[0] == "omero":
+            properties.update(result["changes"])
+        else:
+            other.append(parts[1])
+    return properties, other
+
+
+def _act(name, action, enable, omerodir, venv, unit_file):
+    before = __salt__["omero_service.running"](name)
+    if action == "start":
+        __salt__["service.start"](name)
+    elif action == "restart":
+        __salt__["service.restart"](name)
+    elif action == "reload":
+        __salt__["service.reload"](name)
+    if enable is not None and __salt__["service.enabled"](name) != enable:
+        (__salt__["service.enable"] if enable else __salt__["service.disable"])(name)
+    if action in ("start", "restart"):
+        __salt__["omero_service.wait_new_master"](name, before["main_pid"])
+    return __salt__["omero_service.record"](name, omerodir, venv, unit_file)
+
+
+def service_running(name, omerodir, venv, unit_file, enable=True):
+    """
+    Ensure OMERO.web's unit ``name`` runs what is on disk: started when it
+    is not running; reloaded gracefully (SIGHUP: new workers read config.xml
+    again, no request dropped) when only properties that new workers read
+    changed; restarted when something the gunicorn master fixed at its
+    start changed (the venv's packages, the unit, bind address, workers,
+    apps...: ``_utils/omero_web_service.py``). The comment says which, and why.
+
+    What is owed comes from a record of what the running process was
+    started or reloaded with, against the files on disk: a restart owed by a
+    run that failed after changing the configuration is made by the next
+    run. Under ``test=True`` the changes predicted by the watched states
+    (config, venv, unit) count too (``mod_watch``).
+
+    name
+        The unit, e.g. ``omero-web``.
+
+    omerodir, venv, unit_file
+        What the unit runs: OMERODIR (its config.xml), the virtualenv, the
+        unit file.
+
+    enable : True
+        Enable the unit at boot (``None``: leave it).
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        owed = __salt__["omero_service.owed"](name, omerodir, venv, unit_file)
+        enabled = __salt__["service.enabled"](name)
+    except CommandExecutionError as exc:
+        ret["comment"] = str(exc)
+        return ret
+    action = owed["action"]
+    enable_change = enable is not None and enabled != enable
+    if action == "nothing" and not enable_change:
+        if not __opts__["test"] and not __salt__["omero_service.recorded"](name):
+            # First look at a process that runs what is on disk: remember it.
+            __salt__["omero_service.record"](name, omerodir, venv, unit_file)
+        ret["result"] = True
+        ret["comment"] = "{} runs what is on disk".format(name)
+        return ret
+    changes = {}
+    if action != "nothing":
+        changes[name] = {"action": action, "why": "; ".join(owed["reasons"])}
+    if enable_change:
+        changes["enabled"] = {"old": enabled, "new": enable}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = changes
+        ret["comment"] = "{} would be {}: {}".format(
+            name, _PAST.get(action, "enabled"), "; ".join(owed["reasons"]) or "enabled at boot")
+        return ret
+    try:
+        _act(name, None if action == "nothing" else action, enable, omerodir, venv, unit_file)
+        after = __salt__["omero_service.owed"](name, omerodir, venv, unit_file)
+    except CommandExecutionError as exc:
+        ret["comment"] = "{} could not be {}: {}".format(name, _PAST.get(action, "enabled"), exc)
+        return ret
+    ret["changes"] = changes
+    if after["action"] != "nothing":
+        ret["comment"] = "{} still needs a {}: {}".format(name, after["action"], "; ".join(after["reasons"]))
+        return ret
+    ret["result"] = True
+    ret["comment"] = "{} {}: {}".format(name, _PAST.get(action, "enabled"),
+                                        "; ".join(owed["reasons"]) or "enabled at boot")
+    return ret
+
+
+def mod_watch(name, sfun=None, omerodir=None, venv=None, unit_file=None, enable=True, **kwargs):
+    """
+    A watched state changed and ``service_running`` found nothing owed: in a
+    dry run, the watched states' predicted changes say what the real run
+    will do (a reload for properties new workers read, else a restart).
+    In a real run the record on disk already said all there was to do.
+    """
+    ret = {"name": name, "result": True, "changes": {}, "comment": "{} runs what is on disk".format(name)}
+    if not __opts__["test"]:
+        return ret
+    properties, other = _changed_properties_in(kwargs.get("__reqs__"))
+    need = __utils__["omero_web_service.needs"](properties)
+    reasons = []
+    if properties:
+        reasons.append("{} would change".format(", ".join(sorted(properties))))
+    if other:
+        need = "restart"
+        reasons.append("{} would change".format(", ".join(sorted(other))))
+    if need == "nothing":
+        return ret
+    ret["result"] = None
+    ret["changes"] = {name: {"action": need, "why": "; ".join(reasons)}}
+    ret["comment"] = "{} would be {}: {}".format(name, _PAST[need], "; ".join(reasons))
+    return ret
+
+
+# --------------------------------------------------------------------------
+# nginx files: tested before they stay
+# --------------------------------------------------------------------------
+
+NGINX_TEST = ["nginx", "-t", "-q"]
+
+
+def _nginx_test():
+    """``(ok, nginx's message)`` of ``nginx -t`` with the files as they are now."""
+    result = __salt__["cmd.run_all"](NGINX_TEST, python_shell=False, ignore_retcode=True,
+                                      output_loglevel="quiet")
+    message = (result.get("stderr") or result.get("stdout") or "").strip()
+    return result["retcode"] == 0, message
+
+
+def nginx_file(name, **kwargs):
+    """
+    ``file.managed`` for a file root's nginx loads, with ``nginx -t`` before
+    the new content may stay: when nginx rejects it, the previous content
+    (or no file, for a new one) is put back, the state fails with nginx's
+    message, and nginx keeps serving what it served. So a broken file never
+    stays on disk for a later run to miss.
+
+    Takes ``file.managed``'s arguments (``source``, ``contents``,
+    ``template``, ``context``, ``user``, ``group``, ``mode``...).
+    """
+    previous = None
+    if os.path.isfile(name):
+        with open(name, "rb") as handle:
+            previous = handle.read()
+        mode = os.stat(name).st_mode & 0o7777
+    ret = __states__["file.managed"](name, **kwargs)
+    ret["name"] = name
+    if __opts__["test"] or not ret.get("result") or not ret.get("changes"):
+        return ret
+    ok, message = _nginx_test()
+    if ok:
+        return ret
+    if previous is None:
+        os.unlink(name)
+    else:
+        with open(name, "wb") as handle:
+            handle.write(previous)
+        os.chmod(name, mode)
+    ret["result"] = False
+    ret["changes"] = {}
+    ret["comment"] = "nginx rejected the new {}, the previous one was put back: {}".format(
+        name, message)
+    return ret
+
+
+def nginx_valid(name):
+    """
+    ``nginx -t`` on every run (also under ``test=True``: it changes
+    nothing): a configuration that nginx rejects, from this formula or from
+    anyone else, fails the apply instead of waiting for nginx's next reload.
+
+    name
+        An identifier.
+    """
+    ok, message = _nginx_test()
+    return {
+        "name": name,
+        "result": ok,
+        "changes": {},
+        "comment": "nginx accepts its configuration" if ok else "nginx -t failed: " + message,
+    }
+
+
+# --------------------------------------------------------------------------
+# secrets the formula generates itself
+# --------------------------------------------------------------------------
+
+
+def read_secret(path):
+    """The secret kept in ``path`` (None when it does not exist yet)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def secret_present(name, length=32):
+    """
+    A secret generated once and kept on the minion in ``name`` (root's, mode
+    0600, in a 0700 directory), e.g. a local Redis's password. States get a
+    reference to it, never its value (``omero_web_secrets.ref``); it is never
+    shown.
+
+    name
+        The file, e.g. ``/etc/omero-web/redis-password``.
+
+    length : 32
+        Random bytes (as URL-safe text).
+    """
+    import secrets as random_source  # pylint: disable=import-outside-toplevel
+
+    ret = {"name": name, "result": True, "changes": {}, "comment": ""}
+    if read_secret(name) is not None:
+        mode = os.stat(name).st_mode & 0o777
+        if mode & 0o077 and not __opts__["test"]:
+            os.chmod(name, 0o600)
+            ret["changes"] = {"mode": {"old": "0{:o}".format(mode), "new": "0600"}}
+        ret["comment"] = "the secret in {} is present".format(name)
+        return ret
+    ret["changes"] = {"secret": "generated"}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = "a secret would be generated in {}".format(name)
+        return ret
+    os.makedirs(os.path.dirname(name), mode=0o700, exist_ok=True)
+    descriptor = os.open(name + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(random_source.token_urlsafe(length) + "\n")
+    os.replace(name + ".tmp", name)
+    ret["comment"] = "a secret was generated in {}".format(name)
     return ret

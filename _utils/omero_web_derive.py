@@ -25,7 +25,7 @@ passed in as objects with their functions as attributes.
 
 import ipaddress
 from collections.abc import Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 MIDDLEWARE = "omero.web.middleware"
 WHITENOISE_MIDDLEWARE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
@@ -34,6 +34,11 @@ CORS_MIDDLEWARE = [
     {"index": 10, "class": "corsheaders.middleware.CorsPostCsrfMiddleware"},
 ]
 NGINX_EXTRA = "omero.web.nginx_server_extra_config"
+#: The GECOS field of the account the formula creates: how validation and
+#: clean.sls know it is the formula's own.
+ACCOUNT_MARK = "OMERO.web (omero-web-formula)"
+#: The first line of every file the formula writes from a template.
+FILE_MARK = "Managed by Salt (omero-web-formula"
 REDIS_CACHE_BACKEND = "django_redis.cache.RedisCache"
 CACHE_SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 
@@ -122,16 +127,55 @@ def _direct(mapdata, schema):
     return properties
 
 
-def _session_properties(mapdata):
+def _session_properties(mapdata, secrets):
     sessions = _section(mapdata, "sessions")
     if sessions.get("backend") != "redis":
         return {}
     return {
         "omero.web.caches": {
-            "default": {"BACKEND": REDIS_CACHE_BACKEND, "LOCATION": sessions.get("redis_url")}
+            "default": {"BACKEND": REDIS_CACHE_BACKEND, "LOCATION": redis_location(mapdata, secrets)}
         },
         "omero.web.session_engine": CACHE_SESSION_ENGINE,
     }
+
+
+def redis_password(mapdata, secrets):
+    """
+    The password a local TCP Redis requires (``requirepass``): the one in
+    ``sessions:redis_url``, else ``redis:password``, else a reference to the
+    one the formula generates once and keeps in ``redis:password_file``.
+    None for a remote Redis (its own business) and a unix socket (mode 770,
+    group redis: only the OMERO.web user reaches it).
+    """
+    url = _section(mapdata, "sessions").get("redis_url")
+    if not _is_local_redis(url):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() == "unix":
+        return None
+    if parts.password:
+        return unquote(parts.password)
+    section = _section(mapdata, "redis")
+    if section.get("password"):
+        return str(section["password"])
+    return secrets.ref(str(section.get("password_file") or "/etc/omero-web/redis-password"))
+
+
+def redis_location(mapdata, secrets):
+    """The Redis URL OMERO.web connects to: ``sessions:redis_url`` with the local Redis's password."""
+    url = _section(mapdata, "sessions").get("redis_url")
+    password = redis_password(mapdata, secrets)
+    if password is None or not isinstance(url, str):
+        return url
+    parts = urlsplit(url.strip())
+    if parts.password:
+        return url
+    netloc = ":{}@{}".format(quote(password, safe="@:") if "@@" not in password else password,
+                              parts.netloc.rsplit("@", 1)[-1])
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _gunicorn_properties(mapdata, grains):
@@ -145,12 +189,46 @@ def _gunicorn_properties(mapdata, grains):
         properties["omero.web.wsgi_threads"] = gunicorn["threads"]
     if worker_class == "gevent" and gunicorn.get("worker_connections") is not None:
         properties["omero.web.wsgi_worker_connections"] = gunicorn["worker_connections"]
+    host = gunicorn_host(mapdata)
+    if host:
+        properties["omero.web.application_server.host"] = host
     extra_args = gunicorn.get("extra_args")
     if isinstance(extra_args, (list, tuple)):
         extra_args = " ".join(str(arg) for arg in extra_args)
     if extra_args:
         properties["omero.web.wsgi_args"] = extra_args
     return properties
+
+
+def gunicorn_host(mapdata):
+    """
+    gunicorn's bind address as OMERO.web must be told it: an IPv6 address in
+    brackets (``omero web start`` binds ``<host>:<port>`` and nginx's
+    upstream is ``<host>:<port>``, so ``::1`` must be ``[::1]``).
+    """
+    host = str(_section(mapdata, "gunicorn").get("host") or "").strip()
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            return "[{}]".format(host)
+    except ValueError:
+        pass
+    return host
+
+
+def allowed_hosts(mapdata):
+    """
+    Django's ALLOWED_HOSTS: nginx's server names (``*.example.org`` as
+    ``.example.org``; a catch-all ``_``, a suffix wildcard or a regex allow
+    every host) and loopback, which the health check uses.
+    """
+    hosts = []
+    for name in str(_section(mapdata, "nginx").get("server_name") or "").split():
+        if name == "_" or name.startswith("~") or name.endswith("*"):
+            return ["*"]
+        name = "." + name[2:] if name.startswith("*.") else name
+        if name not in hosts:
+            hosts.append(name)
+    return hosts + [h for h in ("localhost", "127.0.0.1", "[::1]") if h not in hosts]
 
 
 def _cors_properties(mapdata, appends):
@@ -216,7 +294,7 @@ def _nginx_extra(mapdata, properties, appends):
     return {NGINX_EXTRA: lines + prefix_locations(mapdata)}
 
 
-def omero_properties(mapdata, grains, schema):
+def omero_properties(mapdata, grains, schema, secrets):
     """
     ``(properties, appends)``: ``{property: value}`` for ``omero config set``
     and ``{property: [values]}`` for ``omero config append --set``, in the
@@ -228,7 +306,8 @@ def omero_properties(mapdata, grains, schema):
     if path:
         properties["omero.web.prefix"] = path
         properties["omero.web.static_url"] = path + "/static/"
-    properties.update(_session_properties(mapdata))
+    properties.update(_session_properties(mapdata, secrets))
+    properties["omero.web.allowed_hosts"] = allowed_hosts(mapdata)
     properties.update(_gunicorn_properties(mapdata, grains))
     if _section(mapdata, "whitenoise").get("enabled"):
         _add(appends, MIDDLEWARE, dict(WHITENOISE_MIDDLEWARE))
@@ -326,7 +405,7 @@ def ice(mapdata):
     return {"wheel": wheel, "source": None}
 
 
-def nginx(mapdata):
+def nginx(mapdata, properties):
     """
     What the nginx sls files write: ``conf_file`` (the server block),
     ``location_file`` (OMERO.web's location blocks, with TLS or
@@ -335,19 +414,54 @@ def nginx(mapdata):
     ``prefix_locations`` and ``location`` (``/`` or the prefix).
     """
     section = _section(mapdata, "nginx")
-    omerodir = str(mapdata.get("omerodir") or "")
+    omerodir = str(mapdata.get("omerodir") or "").rstrip("/")
+    conf_dir = str(section.get("conf_dir") or "/etc/nginx/conf.d").rstrip("/")
     conf_file = str(section.get("conf_file") or "omero-web.conf")
     base = conf_file[: -len(".conf")] if conf_file.endswith(".conf") else conf_file
     tls_dir = str(section.get("tls_dir") or "").rstrip("/")
     return {
-        "conf_file": str(section.get("conf_dir") or "").rstrip("/") + "/" + conf_file,
-        "location_file": omerodir.rstrip("/") + "/" + str(section.get("location_file") or ""),
+        "conf_file": conf_dir + "/" + conf_file,
+        # root's nginx reads only root's files: next to conf.d, not in OMERODIR
+        "location_file": conf_dir.rsplit("/", 1)[0] + "/" + str(section.get("location_file") or ""),
         "tls": tls_enabled(mapdata),
         "tls_cert": tls_dir + "/" + base + ".crt",
         "tls_key": tls_dir + "/" + base + ".key",
         "prefix_locations": prefix_locations(mapdata),
         "location": prefix(mapdata) or "/",
+        "generator": generator_properties(mapdata, properties),
+        "hsts": hsts_max_age(mapdata),
+        # the port-80 redirect's target: the first real server name
+        "redirect_host": (server_names(mapdata) or ["$host"])[0],
     }
+
+
+def hsts_max_age(mapdata):
+    """Strict-Transport-Security's max-age: 0 (off), a year for ``true``, or the seconds given."""
+    value = _section(mapdata, "nginx", "tls").get("hsts")
+    if value is True:
+        return 31536000
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+#: What ``omero web config nginx`` reads of OMERO.web's configuration.
+NGINX_INPUTS = (
+    "omero.web.prefix",
+    "omero.web.static_url",
+    "omero.web.application_server.host",
+    "omero.web.application_server.port",
+    NGINX_EXTRA,
+)
+
+
+def generator_properties(mapdata, properties):
+    """
+    The properties ``omero web config nginx`` is run with, in a throwaway
+    OMERODIR: only what it reads, from validated pillar (never the service
+    user's own config.xml), and the real static root.
+    """
+    chosen = {key: properties[key] for key in NGINX_INPUTS if key in properties}
+    chosen["omero.web.static_root"] = str(mapdata.get("omerodir") or "").rstrip("/") + "/var/static"
+    return chosen
 
 
 def _is_local_redis(url):
@@ -370,7 +484,7 @@ def _is_local_redis(url):
         return False
 
 
-def redis(mapdata, grains=None):
+def redis(mapdata, grains, secrets):
     """
     The local Redis: ``local`` (sessions in a Redis on this host: the
     formula installs it), ``port`` (where it must listen: the redis:// URL's
@@ -392,6 +506,7 @@ def redis(mapdata, grains=None):
         "default_port": default_port,
         "directives": {},
         "selinux_port": False,
+        "password_file": None,
     }
     if not local:
         return result
@@ -407,6 +522,11 @@ def redis(mapdata, grains=None):
         pass
     if result["port"] and not result["tls"]:
         result["directives"]["port"] = result["port"]
+    password = redis_password(mapdata, secrets)
+    if password is not None:
+        result["directives"]["requirepass"] = password
+        files = secrets.refs(password)
+        result["password_file"] = sorted(files)[0] if files else None
     if result["socket"]:
         result["directives"].update({"unixsocket": result["socket"], "unixsocketperm": 770})
     result["selinux_port"] = bool(
@@ -430,10 +550,21 @@ def healthcheck(mapdata):
             return {"url": "https://127.0.0.1:{}{}".format(section["tls"]["port"], path), "host": host}
         return {"url": "http://127.0.0.1:{}{}".format(section.get("port"), path), "host": host}
     gunicorn = _section(mapdata, "gunicorn")
-    address = str(gunicorn.get("host") or "127.0.0.1")
-    if address in ("0.0.0.0", "::", ""):
-        address = "127.0.0.1"
+    address = gunicorn_host(mapdata) or "127.0.0.1"
+    address = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(address, address)
     return {"url": "http://{}:{}{}".format(address, gunicorn.get("port"), path), "host": ""}
+
+
+def unit_directives(mapdata):
+    """
+    The sandboxing lines of both units (service:hardening), with the paths
+    OMERO.web writes made writable again under ProtectSystem=strict.
+    """
+    lines = [str(line) for line in (_section(mapdata, "service").get("hardening") or [])]
+    if "ProtectSystem=strict" in lines:
+        omerodir = str(mapdata.get("omerodir") or "").rstrip("/")
+        lines.append("ReadWritePaths={0}/var {0}/etc/grid".format(omerodir))
+    return lines
 
 
 def selinux(mapdata, grains):
@@ -459,7 +590,7 @@ def derive(mapdata, grains, schema, secrets):
     ``healthcheck``, ``selinux`` (see each function).
     """
     mapdata = mapdata or {}
-    properties, appends = omero_properties(mapdata, grains, schema)
+    properties, appends = omero_properties(mapdata, grains, schema, secrets)
     unsets, removals = ownership(properties, appends, schema)
     path = prefix(mapdata)
     return {
@@ -473,8 +604,13 @@ def derive(mapdata, grains, schema, secrets):
         "workers": workers(mapdata, grains),
         "prefix": path,
         "static_url": path + "/static/",
-        "nginx": nginx(mapdata),
-        "redis": redis(mapdata, grains),
+        "nginx": nginx(mapdata, properties),
+        "redis": redis(mapdata, grains, secrets),
         "healthcheck": healthcheck(mapdata),
         "selinux": selinux(mapdata, grains),
+        # Django's file sessions and uploads (tempfile.gettempdir()): OMERO.web's
+        # own directory, not the shared /tmp
+        "tmpdir": str(mapdata.get("omerodir") or "").rstrip("/") + "/var/tmp",
+        "unit_directives": unit_directives(mapdata),
+        "account_mark": ACCOUNT_MARK,
     }

@@ -88,13 +88,66 @@ SYSTEMD_RESTART = (
     "on-watchdog",
 )
 APP_KEYS = ("name", "package", "config", "config_append")
+TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system")
+
+#: Accounts the formula never takes over (and clean.sls never deletes).
+SYSTEM_ACCOUNTS = frozenset(
+    """root daemon bin sys sync games man lp mail news uucp proxy www-data backup
+    list irc gnats nobody nogroup adm wheel sudo staff users shadow tty disk kmem
+    dialout utmp operator ftp sshd _apt messagebus dbus polkitd systemd-network
+    systemd-resolve systemd-timesync systemd-journal systemd-coredump nginx
+    apache httpd redis postgres mysql chrony salt""".split()
+)
+#: systemd units the formula never writes (besides any unit it did not write:
+#: the execution module looks at the host too).
+SYSTEM_UNITS = frozenset(
+    """ssh sshd nginx redis redis-server dbus cron crond salt-minion salt-master
+    rsyslog systemd-journald systemd-logind systemd-networkd systemd-resolved
+    systemd-timesyncd networking NetworkManager getty@ serial-getty@ polkit
+    postgresql mysql mariadb apache2 httpd docker containerd firewalld""".split()
+)
+#: Directories that are the system's: nothing the formula owns may be one,
+#: or a parent of one.
+SYSTEM_DIRS = frozenset(
+    """/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt
+    /proc /root /run /sbin /srv /sys /tmp /usr /var /usr/bin /usr/sbin /usr/lib
+    /usr/lib64 /usr/libexec /usr/include /usr/share /usr/src /usr/local
+    /usr/local/bin /usr/local/sbin /usr/local/lib /usr/local/libexec
+    /usr/local/share /usr/local/etc /var/lib /var/log /var/cache /var/tmp
+    /var/run /var/spool /var/mail /var/opt /var/www /var/backups /var/local
+    /etc/systemd /etc/nginx /etc/ssl /etc/pki /etc/redis""".split()
+)
+#: ... nor lie below one of these (system trees, world-writable trees, root's
+#: home); /usr/local/<name> is allowed.
+PROTECTED_TREES = (
+    "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/dev",
+    "/proc", "/sys", "/run", "/root", "/tmp", "/var/tmp", "/var/run", "/usr",
+)
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_ACCOUNT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
-_UNIT_NAME = re.compile(r"^[A-Za-z0-9:_.\\@-]+$")
+_ACCOUNT = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_UNIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:_.-]*$")
 _NGINX_SIZE = re.compile(r"^[0-9]+[kKmMgG]?$")
-_SERVER_NAME = re.compile(r"^[^\s;{}'\"]+(\s+[^\s;{}'\"]+)*$")
-_HOST = re.compile(r"^\S+$")
+_SERVER_NAME = re.compile(r"^(_|~[^\s;{}'\"\\$]+|\.?[A-Za-z0-9*]([A-Za-z0-9*.-]*[A-Za-z0-9*])?)$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9._@+-]+)+$")
+_PKG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_:-]*$")
+_IDENT = re.compile(r"^[A-Za-z0-9_]+$")
+_REQUIREMENT = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?"
+    r"(\s*(===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+(\s*,\s*(===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9.*+!_-]+)*"
+    r"|\s*@\s*https://[A-Za-z0-9._~:/?#@!$&()*+,;=%-]+)?$"
+)
+_SOURCE = re.compile(r"^(salt://[A-Za-z0-9._@+/-]+|(/[A-Za-z0-9._@+-]+)+)$")
+_WHEEL = re.compile(r"^(https://[A-Za-z0-9._~:/@%+-]+\.whl|salt://[A-Za-z0-9._@+/-]+\.whl|(/[A-Za-z0-9._@+-]+)+\.whl)$")
+_CALENDAR = re.compile(r"^[A-Za-z0-9*,./:~+ -]+$")
+_CALENDAR_WORDS = (
+    "minutely", "hourly", "daily", "monthly", "weekly", "yearly", "annually",
+    "quarterly", "semiannually",
+)
+_UNIT_DIRECTIVE = re.compile(r"^[A-Z][A-Za-z]+=[A-Za-z0-9@:/ _.,~+=-]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPECIFIER = re.compile(r"^\s*(===|==|!=|~=|<=|>=|<|>)\s*[A-Za-z0-9][A-Za-z0-9.*+!_-]*\s*$")
 _BARE_VERSION = re.compile(r"^\s*[0-9][A-Za-z0-9.*+!_-]*\s*$")
 
@@ -104,19 +157,20 @@ _BARE_VERSION = re.compile(r"^\s*[0-9][A-Za-z0-9.*+!_-]*\s*$")
 
 _PATH = Key("path")
 _TEXT = Key("text")
-_TEXTS = Key("texts")
 _BOOL = Key("bool")
 _PORT = Key("port")
+_PKGS = Key("pkg_names")
 
 SCHEMA = {
     "lookup": Key("lookup"),
     "version": Key("version", derives=("pip: omero-web",)),
-    "user": Key("account"),
-    "group": Key("account"),
-    "omerodir": _PATH,
-    "venv": _PATH,
-    "python": {"executable": _PATH, "version": Key("text", expected='e.g. "3.11"')},
-    "prerequisites": {"repo_pkgs": _TEXTS, "pkgs": _TEXTS},
+    "user": Key("own_account"),
+    "group": Key("own_account"),
+    "user_shell": _PATH,
+    "omerodir": Key("own_dir"),
+    "venv": Key("own_dir"),
+    "python": {"executable": _PATH, "version": Key("text", pattern=r"^[0-9]+\.[0-9]+$", expected='e.g. "3.11"')},
+    "prerequisites": {"repo_pkgs": _PKGS, "pkgs": _PKGS},
     "pip": {
         "upgrade_pip": _BOOL,
         "packages": Key("packages"),
@@ -124,8 +178,8 @@ SCHEMA = {
     },
     "ice": {
         "wheel": Key("wheel"),
-        "version": Key("text", expected='a version, e.g. "3.6.5"'),
-        "cache_dir": _PATH,
+        "version": Key("text", pattern=r"^[0-9][0-9a-z.]*$", expected='a version, e.g. "3.6.5"'),
+        "cache_dir": Key("own_dir"),
     },
     "server_list": Key("server_list", sets="omero.web.server_list"),
     "prefix": Key(
@@ -151,7 +205,7 @@ SCHEMA = {
         "threads": Key("int", min=1, derives=("omero.web.wsgi_threads",)),
         "worker_connections": Key("int", min=1, derives=("omero.web.wsgi_worker_connections",)),
         "max_requests": Key("int", min=0, sets="omero.web.application_server.max_requests"),
-        "host": Key("host", sets="omero.web.application_server.host"),
+        "host": Key("host", derives=("omero.web.application_server.host",)),
         "port": Key("port", sets="omero.web.application_server.port"),
         "extra_args": Key("args", derives=("omero.web.wsgi_args",)),
     },
@@ -162,17 +216,23 @@ SCHEMA = {
     },
     "whitenoise": {"enabled": Key("bool", derives=("omero.web.middleware",))},
     "redis": {
-        "pkg": _TEXT,
+        "pkg": Key("pkg_name"),
         "service": Key("unit_name"),
         "conf_file": _PATH,
         "group": Key("account"),
         "default_port": _PORT,
-        "selinux_port_type": _TEXT,
+        "password": Key("text", pattern=r"^[A-Za-z0-9._~!#%^*+=-]{8,}$",
+                        expected="a password of 8 or more letters, digits and ._~!#%^*+=-"),
+        "password_file": _PATH,
+        "selinux_port_type": Key("ident", expected="an SELinux type, e.g. redis_port_t"),
     },
     "nginx": {
         "enabled": _BOOL,
         "port": _PORT,
-        "server_name": Key("server_names", derives=("omero.web.csrf_trusted_origins",)),
+        "server_name": Key(
+            "server_names",
+            derives=("omero.web.csrf_trusted_origins", "omero.web.allowed_hosts"),
+        ),
         "max_body_size": Key("nginx_size"),
         "location_only": _BOOL,
         "disable_default_server": _BOOL,
@@ -181,9 +241,11 @@ SCHEMA = {
                                            "omero.web.csrf_cookie_secure")),
             "key": Key("source"),
             "port": _PORT,
-            "protocols": Key("text", expected='e.g. "TLSv1.2 TLSv1.3"'),
+            "protocols": Key("tls_protocols"),
+            "ciphers": Key("text", pattern=r"^[A-Za-z0-9:_+!-]+$", expected="an OpenSSL cipher list"),
+            "hsts": Key("hsts"),
         },
-        "pkg": _TEXT,
+        "pkg": Key("pkg_name"),
         "service": Key("unit_name"),
         "user": Key("account"),
         "conf_dir": _PATH,
@@ -198,33 +260,35 @@ SCHEMA = {
     },
     "selinux": {
         "manage": _BOOL,
-        "pkgs": _TEXTS,
-        "booleans": _TEXTS,
-        "port_type": Key("text", expected="an SELinux type, e.g. http_port_t"),
+        "pkgs": _PKGS,
+        "booleans": Key("idents"),
+        "port_type": Key("ident", expected="an SELinux type, e.g. http_port_t"),
     },
     "service": {
-        "name": Key("unit_name"),
+        "name": Key("own_unit"),
         "enabled": _BOOL,
         "restart": Key("choice", choices=SYSTEMD_RESTART),
-        "unit_dir": _PATH,
+        "unit_dir": Key("choice", choices=UNIT_DIRS),
+        "hardening": Key("unit_directives"),
         "healthcheck": {
             "enabled": _BOOL,
             "timeout": Key("int", min=1, expected="a positive integer (seconds)"),
-            "script": _PATH,
+            "script": Key("own_file"),
         },
     },
     "apps": Key("apps", derives=("omero.web.apps",)),
     "config": Key("properties"),
     "config_append": Key("appends"),
+    "secret_keys": Key("property_names"),
     "prune": _BOOL,
     "allow_non_web_config": _BOOL,
     "clean": {"pkgs": _BOOL},
     "tofs": {
-        "path_prefix": _TEXT,
+        "path_prefix": Key("text", pattern=r"^[A-Za-z0-9._/-]+$", expected="a salt:// path"),
         "dirs": {"files": Key("file_name"), "default": Key("file_name")},
-        "files_switch": _TEXTS,
+        "files_switch": Key("idents"),
         "source_files": Key("source_files"),
-        "source_dirs": _TEXTS,
+        "source_dirs": Key("sources"),
     },
 }
 
@@ -343,44 +407,101 @@ def _kind_port(value, ctx, **_):
 
 
 def _text_ok(value, pattern=None):
-    return isinstance(value, str) and value.strip() and (pattern is None or pattern.match(value))
+    if not (isinstance(value, str) and value.strip()) or _CONTROL.search(value):
+        return False
+    return pattern is None or bool(re.match(pattern, value))
 
 
-def _kind_text(value, ctx, expected="a non-empty string", **_):
-    return _one(None if _text_ok(value) else _got(expected, value))
-
-
-def _kind_texts(value, ctx, **_):
-    ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) and v for v in value)
-    return _one(None if ok else _got("a list of strings", value))
+def _kind_text(value, ctx, pattern=None, expected="a non-empty string", **_):
+    return _one(None if _text_ok(value, pattern) else _got(expected, value))
 
 
 def _kind_choice(value, ctx, choices=(), **_):
     return _one(None if value in choices else _got("one of " + ", ".join(choices), value))
 
 
+def _list_of(value, pattern):
+    return isinstance(value, (list, tuple)) and all(_text_ok(v, pattern) for v in value)
+
+
+def _kind_pkg_name(value, ctx, **_):
+    return _one(None if _text_ok(value, _PKG_NAME) else _got("a package name", value))
+
+
+def _kind_pkg_names(value, ctx, **_):
+    return _one(None if _list_of(value, _PKG_NAME) else _got("a list of package names", value))
+
+
+def _kind_ident(value, ctx, expected="a name (letters, digits, _)", **_):
+    return _one(None if _text_ok(value, _IDENT) else _got(expected, value))
+
+
+def _kind_idents(value, ctx, **_):
+    return _one(None if _list_of(value, _IDENT) else _got("a list of names (letters, digits, _)", value))
+
+
+def _kind_property_names(value, ctx, **_):
+    ok = _list_of(value, r"^[A-Za-z0-9._-]+$")
+    return _one(None if ok else _got("a list of OMERO property names", value))
+
+
+def normalized_path(value):
+    """Whether ``value`` is an absolute, normalised path of plain characters (no .., spaces, quotes)."""
+    if not isinstance(value, str) or not _SAFE_PATH.match(value):
+        return False
+    return all(part not in (".", "..") for part in value.split("/")[1:])
+
+
+_PATH_EXPECTED = "an absolute, normalised path (letters, digits and ._@+- only; no .. or spaces)"
+
+
 def _kind_path(value, ctx, **_):
-    ok = isinstance(value, str) and value.startswith("/")
-    return _one(None if ok else _got("an absolute path", value))
+    return _one(None if normalized_path(value) else _got(_PATH_EXPECTED, value))
 
 
 def _kind_paths(value, ctx, **_):
-    ok = isinstance(value, (list, tuple)) and all(
-        isinstance(v, str) and v.startswith("/") for v in value
-    )
-    return _one(None if ok else _got("a list of absolute paths", value))
+    ok = isinstance(value, (list, tuple)) and all(normalized_path(v) for v in value)
+    return _one(None if ok else _got("a list of absolute, normalised paths", value))
+
+
+def system_path_problem(path):
+    """Why the formula must not own ``path`` (a system directory, a parent of one, inside one), or None."""
+    if path in SYSTEM_DIRS:
+        return "a system directory"
+    if any(system.startswith(path.rstrip("/") + "/") for system in SYSTEM_DIRS):
+        return "a parent of system directories"
+    for tree in PROTECTED_TREES:
+        if path.startswith(tree + "/") and not path.startswith("/usr/local/"):
+            return "inside {}".format(tree)
+    return None
+
+
+def _kind_own_dir(value, ctx, **_):
+    if not normalized_path(value):
+        return _one(_got(_PATH_EXPECTED, value))
+    problem = system_path_problem(value)
+    if problem:
+        return _one(_got("a directory of OMERO.web's own, not " + problem, value))
+    return []
+
+
+def _kind_own_file(value, ctx, **_):
+    if not normalized_path(value):
+        return _one(_got(_PATH_EXPECTED, value))
+    if value in SYSTEM_DIRS or any(value.startswith(t + "/") for t in ("/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp")):
+        return _one(_got("a file of the formula's own (e.g. under /usr/local)", value))
+    return []
 
 
 def _kind_rename(value, ctx, **_):
     ok = isinstance(value, Mapping) and all(
-        isinstance(k, str) and k.startswith("/") and isinstance(v, str) and v.startswith("/")
-        for k, v in value.items()
+        normalized_path(k) and normalized_path(v) for k, v in value.items()
     )
     return _one(None if ok else _got("a mapping of absolute paths {from: to}", value))
 
 
 def _kind_file_name(value, ctx, **_):
-    ok = _text_ok(value) and "/" not in value
+    ok = _text_ok(value, r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
     return _one(None if ok else _got("a file name", value))
 
 
@@ -388,16 +509,50 @@ def _kind_account(value, ctx, **_):
     return _one(None if _text_ok(value, _ACCOUNT) else _got("a user/group name", value))
 
 
+def _kind_own_account(value, ctx, **_):
+    """The formula's own user or group: never one of the system's accounts."""
+    if not _text_ok(value, _ACCOUNT):
+        return _one(_got("a user/group name", value))
+    if value in SYSTEM_ACCOUNTS or value.startswith("systemd-"):
+        return _one(_got("an account of OMERO.web's own, not the system account", value))
+    return []
+
+
 def _kind_unit_name(value, ctx, **_):
     return _one(None if _text_ok(value, _UNIT_NAME) else _got("a systemd unit name", value))
 
 
+def _kind_own_unit(value, ctx, **_):
+    """The formula's own unit: never a unit the system or a package has."""
+    if not _text_ok(value, _UNIT_NAME):
+        return _one(_got("a systemd unit name", value))
+    base = value[: -len(".service")] if value.endswith(".service") else value
+    if base in SYSTEM_UNITS or base.startswith("systemd-") or base.startswith("getty"):
+        return _one(_got("a unit name of OMERO.web's own, not the system unit", value))
+    return []
+
+
+def _kind_unit_directives(value, ctx, **_):
+    ok = isinstance(value, (list, tuple)) and all(_text_ok(v, _UNIT_DIRECTIVE) for v in value)
+    return _one(None if ok else _got('a list of systemd directives ("Name=value")', value))
+
+
 def _kind_host(value, ctx, **_):
-    return _one(None if _text_ok(value, _HOST) else _got("a host name or IP address", value))
+    if isinstance(value, str):
+        try:
+            ipaddress.ip_address(value)
+            return []
+        except ValueError:
+            # a host name, whose last label is not a number (1.2.3.4.5 is no host)
+            if _HOSTNAME.match(value) and not value.rsplit(".", 1)[-1].isdigit():
+                return []
+    return _one(_got("an IP address or a host name", value))
 
 
 def _kind_server_names(value, ctx, **_):
-    ok = _text_ok(value, _SERVER_NAME)
+    ok = isinstance(value, str) and not _CONTROL.search(value) and bool(value.split()) and all(
+        _SERVER_NAME.match(name) for name in value.split()
+    )
     return _one(None if ok else _got("one or more server names separated by spaces", value))
 
 
@@ -406,14 +561,37 @@ def _kind_nginx_size(value, ctx, **_):
     return _one(None if ok else _got('an nginx size: an integer >= 0 or e.g. "100m"', value))
 
 
+def _kind_tls_protocols(value, ctx, **_):
+    ok = isinstance(value, str) and bool(value.split()) and all(p in TLS_PROTOCOLS for p in value.split())
+    return _one(None if ok else _got('TLS protocols among "TLSv1.2 TLSv1.3"', value))
+
+
+def _kind_hsts(value, ctx, **_):
+    ok = isinstance(value, bool) or (_is_int(value) and value >= 0)
+    return _one(None if ok else _got("false, true, or a max-age in seconds", value))
+
+
+def calendar_ok(value):
+    """A plausible systemd OnCalendar expression (the minion's systemd-analyze has the last word)."""
+    if not _text_ok(value, _CALENDAR):
+        return False
+    text = value.strip()
+    return text in _CALENDAR_WORDS or bool(re.search(r"[0-9*]", text))
+
+
 def _kind_calendar(value, ctx, **_):
-    ok = _text_ok(value)
+    ok = calendar_ok(value)
     return _one(None if ok else _got('a systemd OnCalendar expression, e.g. "daily"', value))
 
 
 def _kind_source(value, ctx, **_):
-    ok = _text_ok(value)
+    ok = _text_ok(value, _SOURCE) and ".." not in value.split("/")
     return _one(None if ok else _got("a path on the minion or a salt:// source", value))
+
+
+def _kind_sources(value, ctx, **_):
+    ok = _list_of(value, r"^salt://[A-Za-z0-9._@+/-]+$")
+    return _one(None if ok else _got("a list of salt:// directories", value))
 
 
 def _kind_wheel(value, ctx, **_):
@@ -422,7 +600,8 @@ def _kind_wheel(value, ctx, **_):
             "required: no IcePy wheel is known for this platform; set it to a "
             "URL, a local path or a salt:// source"
         )
-    return _one(None if _text_ok(value) else _got("a URL, a local path or a salt:// source", value))
+    ok = _text_ok(value, _WHEEL) and ".." not in value.split("/")
+    return _one(None if ok else _got("a wheel's https:// URL, local path or salt:// source", value))
 
 
 def _kind_workers(value, ctx, **_):
@@ -431,17 +610,13 @@ def _kind_workers(value, ctx, **_):
 
 
 def _kind_args(value, ctx, **_):
-    ok = isinstance(value, str) or (
-        isinstance(value, (list, tuple)) and all(isinstance(arg, str) for arg in value)
-    )
+    ok = (isinstance(value, str) and not _CONTROL.search(value)) or _list_of(value, None)
     return _one(None if ok else _got("a string or a list of strings", value))
 
 
 def _kind_origins(value, ctx, **_):
-    ok = isinstance(value, (list, tuple)) and all(
-        isinstance(origin, str) and origin.strip() for origin in value
-    )
-    return _one(None if ok else _got("a list of origins (strings)", value))
+    ok = _list_of(value, r"^https?://[A-Za-z0-9.*-]+(:[0-9]+)?$")
+    return _one(None if ok else _got("a list of origins (https://host[:port])", value))
 
 
 def _kind_packages(value, ctx, **_):
@@ -450,7 +625,7 @@ def _kind_packages(value, ctx, **_):
     return [
         ((name,), _got("a pip requirement", requirement))
         for name, requirement in value.items()
-        if requirement is not None and not _text_ok(requirement)
+        if requirement is not None and not _text_ok(requirement, _REQUIREMENT)
     ]
 
 
@@ -459,10 +634,7 @@ def _kind_lookup(value, ctx, **_):
 
 
 def _kind_source_files(value, ctx, **_):
-    ok = isinstance(value, Mapping) and all(
-        isinstance(v, (list, tuple)) and all(isinstance(n, str) and n for n in v)
-        for v in value.values()
-    )
+    ok = isinstance(value, Mapping) and all(_list_of(v, r"^[A-Za-z0-9._/-]+$") for v in value.values())
     return _one(None if ok else _got("a mapping of state ID or file: [file names]", value))
 
 
@@ -543,11 +715,11 @@ def _kind_server_list(value, ctx, **_):
             continue
         host, port, name = entry
         wrong = []
-        if not isinstance(host, str) or not host.strip():
-            wrong.append("host a non-empty string")
+        if _kind_host(host, ctx):
+            wrong.append("host an IP address or a host name")
         if not (_is_int(port) and 1 <= port <= 65535):
             wrong.append("port an integer 1-65535")
-        if not isinstance(name, str) or not name.strip():
+        if not _text_ok(name):
             wrong.append("name a non-empty string")
         if wrong:
             problems.append(((index,), _got("[host, port, name] with " + ", ".join(wrong), list(entry))))
@@ -557,13 +729,7 @@ def _kind_server_list(value, ctx, **_):
 def _kind_prefix(value, ctx, **_):
     if value == "":
         return []
-    ok = (
-        isinstance(value, str)
-        and value.startswith("/")
-        and not value.endswith("/")
-        and "//" not in value
-        and not re.search(r"[\s?#;{}'\"]", value)
-    )
+    ok = isinstance(value, str) and bool(re.match(r"^(/[A-Za-z0-9._~-]+)+$", value))
     expected = (
         'an empty string or a path that starts with "/" and does not end '
         'with "/", e.g. "/omero"'
@@ -583,8 +749,8 @@ def _kind_properties(value, ctx, appended=False, **_):
     allow_non_web = ctx.mapdata.get("allow_non_web_config") is True
     problems = []
     for key, item in value.items():
-        if not isinstance(key, str) or not key.strip():
-            problems.append(((key,), "expected a property name (a string)"))
+        if not isinstance(key, str) or not re.match(r"^[A-Za-z0-9._-]+$", key):
+            problems.append(((key,), "expected a property name (letters, digits and ._-)"))
             continue
         if not key.startswith("omero.web.") and not allow_non_web:
             problems.append(
@@ -636,8 +802,8 @@ def _kind_apps(value, ctx, **_):
             problems.append(
                 ((index, "package"), "required: the app's pip requirement (e.g. omero-figure)")
             )
-        elif not _text_ok(package):
-            problems.append(((index, "package"), _got("a pip requirement string", package)))
+        elif not _text_ok(package, _REQUIREMENT):
+            problems.append(((index, "package"), _got("a pip requirement, e.g. omero-figure==8.0.1", package)))
         for key, appended in (("config", False), ("config_append", True)):
             if app.get(key) is not None:
                 for sub, message in _kind_properties(app[key], ctx, appended=appended):
@@ -749,7 +915,58 @@ def _rule_nginx(ctx, problems):
             problems.append((("nginx", "tls", "port"), clash.format("nginx:port", tls_port)))
 
 
-RULES = (_rule_redis_url_used, _rule_worker_class_options, _rule_cors, _rule_nginx)
+def _inside(path, directory):
+    return isinstance(path, str) and isinstance(directory, str) and (
+        path == directory or path.startswith(directory.rstrip("/") + "/")
+    )
+
+
+def _rule_root_runs_root_files(ctx, problems):
+    """
+    What root runs (the venv's python, the IcePy wheel it pip-installs) must
+    not live in OMERODIR, which the service user owns: that user could swap it.
+    """
+    omerodir = ctx.mapdata.get("omerodir")
+    for parts in (("venv",), ("ice", "cache_dir")):
+        value = ctx.mapdata.get(parts[0]) if len(parts) == 1 else _section(ctx.mapdata, parts[0]).get(parts[1])
+        if _inside(value, omerodir) or _inside(omerodir, value):
+            problems.append(
+                (parts, "expected a directory outside omero_web:omerodir (the service user "
+                        "owns OMERODIR, and root runs what is in {})".format(parts[-1]))
+            )
+
+
+def _control_characters(value, parts, problems):
+    """Every string in the map, at any depth (keys too): no control characters or newlines."""
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            problems.append((parts, "contains a control character or a newline"))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _CONTROL.search(key):
+                problems.append((parts, "a key contains a control character or a newline"))
+                continue
+            _control_characters(item, parts + (key,), problems)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _control_characters(item, parts + (index,), problems)
+
+
+def _rule_no_control_characters(ctx, problems):
+    found = []
+    _control_characters({k: v for k, v in ctx.mapdata.items() if k != "derived"}, (), found)
+    known = {parts for parts, _ in problems}
+    problems.extend(item for item in found if item[0] not in known)
+
+
+RULES = (
+    _rule_redis_url_used,
+    _rule_worker_class_options,
+    _rule_cors,
+    _rule_nginx,
+    _rule_root_runs_root_files,
+    _rule_no_control_characters,
+)
 
 
 # --------------------------------------------------------------------------

@@ -132,3 +132,38 @@ def load_settings(request, marker):
         sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
         sys.exit(1)
     sys.stdout.write("\n" + marker + json.dumps(True) + "\n")
+
+
+def session_roundtrip(request, marker):
+    """
+    Write a session with OMERO.web's own session engine and cache (file,
+    Redis...), read it back and delete it: what every login needs. Fails
+    with the backend's error (e.g. Redis's WRONGPASS).
+    """
+    import json
+    import os
+    import sys
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omeroweb.settings")
+    try:
+        import importlib
+
+        import django
+
+        django.setup()
+        from django.conf import settings
+
+        engine = importlib.import_module(settings.SESSION_ENGINE)
+        store = engine.SessionStore()
+        store["omero_web_formula_check"] = "ok"
+        store.save()
+        again = engine.SessionStore(session_key=store.session_key)
+        found = again.get("omero_web_formula_check")
+        again.delete()
+    except Exception as exc:  # pylint: disable=broad-except
+        sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+        sys.exit(1)
+    if found != "ok":
+        sys.stderr.write("a session written with %s could not be read back\n" % settings.SESSION_ENGINE)
+        sys.exit(1)
+    sys.stdout.write("\n" + marker + json.dumps(settings.SESSION_ENGINE) + "\n")

@@ -16,6 +16,11 @@ as it is. A secret shows as :py:data:`MASK`, the one token, everywhere:
 changes, comments, errors and logs. For a URL only its password is masked
 (``redis://:********@127.0.0.1:6379/0``), so the rest stays readable.
 
+Secrets the formula generates itself (a local Redis's password) are never
+rendered into a state: the state receives a *reference*,
+``@@omero-web-secret:<file>@@``, and reads the file (root's, mode 0600) at
+apply time (:py:func:`resolve`).
+
 Pure code: no ``__salt__``, no processes.
 """
 
@@ -37,8 +42,12 @@ KNOWN_SECRET_KEYS = frozenset(
         "omero.security.keyStorePassword",
         "omero.security.trustStorePassword",
         "omero.glacier2.IceSSL.Password",
+        # Redis's own password directive (the formula's redis.conf state)
+        "requirepass",
     )
 )
+
+_REF = re.compile(r"@@omero-web-secret:(/[A-Za-z0-9._@+/-]+)@@")
 
 # scheme://[user]:password@ ; the password is group 2.
 _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"']*:)([^\s@/\"']+)(@)")
@@ -155,4 +164,39 @@ def mask_deep(value, secret_keys=()):
         return [mask_deep(item, secret_keys) for item in value]
     if isinstance(value, str) and holds_url_password(value):
         return mask_urls(value)
+    return value
+
+
+def ref(path):
+    """The reference to the secret kept in file ``path`` (resolved by the states)."""
+    return "@@omero-web-secret:{}@@".format(path)
+
+
+def refs(value):
+    """The files the references in ``value`` (any structure) name."""
+    if isinstance(value, str):
+        return set(_REF.findall(value))
+    if isinstance(value, Mapping):
+        return set().union(set(), *(refs(v) for v in value.values()))
+    if isinstance(value, (list, tuple)):
+        return set().union(set(), *(refs(v) for v in value))
+    return set()
+
+
+def resolve(value, read):
+    """
+    ``value`` with every reference replaced by ``read(path)`` (the secret's
+    text). ``read`` returns None for a secret that does not exist yet: the
+    reference is then left as it is, and the caller knows the value is
+    not final.
+    """
+    if isinstance(value, str):
+        def repl(match):
+            secret = read(match.group(1))
+            return match.group(0) if secret is None else secret
+        return _REF.sub(repl, value)
+    if isinstance(value, Mapping):
+        return {k: resolve(v, read) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [resolve(v, read) for v in value]
     return value

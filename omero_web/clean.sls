@@ -3,6 +3,8 @@
 # Undo init.sls, in reverse order. Distribution packages stay, except nginx
 # and Redis with omero_web:clean:pkgs true; the distribution's default nginx
 # server is not re-enabled.
+# It refuses, before anything is deleted and naming the key, to delete an
+# account, a unit or a directory the formula did not make (omero_web.clean_check).
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 

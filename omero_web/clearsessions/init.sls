@@ -41,6 +41,8 @@ omero_web-clearsessions-file-managed:
         service: {{ omero_web.service.name }}.service
         timer: {{ unit }}.timer
         on_calendar: {{ clear.on_calendar | json }}
+        tmpdir: {{ omero_web.derived.tmpdir }}
+        hardening: {{ omero_web.derived.unit_directives | json }}
 
 # systemd reads changed units (the timer's and the service's) first.
 omero_web-clearsessions-module-run:

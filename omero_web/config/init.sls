@@ -16,6 +16,9 @@
 include:
   - {{ tplroot }}.user
   - {{ tplroot }}.venv
+{%- if derived.redis.password_file %}
+  - {{ tplroot }}.redis.password
+{%- endif %}
 
 omero_web-config-omero-config_managed:
   omero.config_managed:
@@ -33,3 +36,6 @@ omero_web-config-omero-config_managed:
     - require:
       - sls: {{ tplroot }}.user
       - sls: {{ tplroot }}.venv
+{%- if derived.redis.password_file %}
+      - sls: {{ tplroot }}.redis.password
+{%- endif %}

@@ -57,6 +57,16 @@ omero_web-healthcheck-cmd-run:
     - require:
       - file: omero_web-healthcheck-file-managed
       - sls: {{ tplroot }}.service
+
+# ... and it can store a session (with its configured engine: file or Redis).
+omero_web-healthcheck-omero-sessions_work:
+  omero.sessions_work:
+    - name: {{ omero_web.derived.tmpdir }}
+    - user: {{ omero_web.user }}
+    - omerodir: {{ omero_web.omerodir }}
+    - venv: {{ omero_web.venv }}
+    - require:
+      - cmd: omero_web-healthcheck-cmd-run
 {%- else %}
 {}
 {%- endif %}

@@ -1,12 +1,15 @@
 # -*- coding: utf-8 -*-
 # vim: ft=sls
 # OMERO.web's nginx configuration, from `omero web config nginx` run at apply
-# time by the omero.nginx_config state (only when its inputs changed):
+# time by the omero.nginx_config state (only when its inputs changed), in a
+# throwaway OMERODIR holding only validated properties (derived.nginx.generator):
+# root's nginx never loads what the service user could have written.
 # * by default the whole server block, into nginx:conf_dir;
 # * with location_only, `omero web config nginx-location` into
-#   $OMERODIR/<nginx:location_file>, for your own server block;
+#   /etc/nginx/<nginx:location_file>, for your own server block;
 # * with nginx:tls, those location blocks included in an HTTPS server from
 #   files/default/nginx-tls.conf.jinja, and port 80 redirecting to it.
+# Every file is tested with `nginx -t` before it stays (omero_web.nginx_file).
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
@@ -26,9 +29,10 @@ omero_web-nginx-config-omero-nginx_config:
   omero.nginx_config:
     - name: {{ files.location_file }}
     - location_only: True
+    - properties: {{ files.generator | json }}
     - user: root
-    - group: {{ omero_web.group }}
-    - mode: "0640"
+    - group: root
+    - mode: "0644"
     - runas: {{ omero_web.user }}
     - omerodir: {{ omero_web.omerodir }}
     - venv: {{ omero_web.venv }}
@@ -42,6 +46,7 @@ omero_web-nginx-config-omero-nginx_config:
     - http: {{ nginx.port }}
     - servername: {{ nginx.server_name | json }}
     - max_body_size: {{ nginx.max_body_size | json }}
+    - properties: {{ files.generator | json }}
     - user: root
     - group: root
     - mode: "0644"
@@ -54,11 +59,11 @@ omero_web-nginx-config-omero-nginx_config:
 {%- endif %}
 {%- if files.tls %}
 
-omero_web-nginx-config-file-managed:
-  file.managed:
+omero_web-nginx-config-omero_web-nginx_file:
+  omero_web.nginx_file:
     - name: {{ files.conf_file }}
     - source: {{ files_switch(omero_web.tofs, tplroot, "nginx-tls.conf.jinja",
-                              "omero_web-nginx-config-file-managed") }}
+                              "omero_web-nginx-config-omero_web-nginx_file") }}
     - template: jinja
     - user: root
     - group: root
@@ -69,6 +74,9 @@ omero_web-nginx-config-file-managed:
         max_body_size: {{ nginx.max_body_size | json }}
         tls_port: {{ nginx.tls.port }}
         tls_protocols: {{ nginx.tls.protocols | json }}
+        tls_ciphers: {{ nginx.tls.ciphers | json }}
+        hsts: {{ files.hsts | json }}
+        redirect_host: {{ files.redirect_host | json }}
         cert: {{ files.tls_cert }}
         key: {{ files.tls_key }}
         location_file: {{ files.location_file }}

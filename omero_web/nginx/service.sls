@@ -11,25 +11,28 @@ include:
   - {{ tplroot }}.nginx.tls
   - {{ tplroot }}.nginx.config
 
-# cmd.run: Salt has no state that tests an nginx configuration. `nginx -t`
-# after any change of it (the first install included, so that a dry run on
-# a fresh host predicts it), before nginx reloads it: a bad file fails here
-# and nginx keeps serving the previous configuration.
-omero_web-nginx-service-cmd-run:
-  cmd.run:
+# nginx -t on every run (it changes nothing): whatever made nginx's
+# configuration invalid, the apply says so now, not at nginx's next reload.
+omero_web-nginx-service-omero_web-nginx_valid:
+  omero_web.nginx_valid:
     - name: nginx -t
     - require:
-      - sls: {{ tplroot }}.nginx.package
-    - onchanges:
       - sls: {{ tplroot }}.nginx.package
       - sls: {{ tplroot }}.nginx.default_server
       - sls: {{ tplroot }}.nginx.tls
       - sls: {{ tplroot }}.nginx.config
 
+# Reloaded after any change of its configuration (every changed file was
+# accepted by nginx -t before it stayed).
 omero_web-nginx-service-service-running:
   service.running:
     - name: {{ omero_web.nginx.service }}
     - enable: True
     - reload: True
+    - require:
+      - omero_web: omero_web-nginx-service-omero_web-nginx_valid
     - watch:
-      - cmd: omero_web-nginx-service-cmd-run
+      - sls: {{ tplroot }}.nginx.package
+      - sls: {{ tplroot }}.nginx.default_server
+      - sls: {{ tplroot }}.nginx.tls
+      - sls: {{ tplroot }}.nginx.config

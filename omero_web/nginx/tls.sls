@@ -2,6 +2,7 @@
 # vim: ft=sls
 # HTTPS (nginx:tls): the certificate and key (paths on the minion or
 # salt://) copied next to nginx, mode 0600; the key's content is never shown.
+# nginx -t tests them before they stay (omero_web.nginx_file).
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
@@ -11,8 +12,8 @@ include:
   - {{ tplroot }}.nginx.package
 {%- if tls %}
 
-omero_web-nginx-tls-file-managed:
-  file.managed:
+omero_web-nginx-tls-omero_web-nginx_file:
+  omero_web.nginx_file:
     - names:
       - {{ omero_web.derived.nginx.tls_cert }}:
         - source: {{ omero_web.nginx.tls.cert }}

@@ -9,7 +9,9 @@
 #   allows no other; RedHat's redis user can write nowhere else in /run).
 #   The TCP port is left as it is;
 # * rediss:// URL: TLS is Redis's own configuration (tls-port, certificates):
-#   the formula installs and runs Redis but sets no port.
+#   the formula installs and runs Redis but sets no port;
+# * a TCP Redis requires a password (`requirepass`): the URL's, else
+#   redis:password, else the one redis/password.sls generates once.
 # Switching between them leaves the previous setting in redis.conf.
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
@@ -18,6 +20,7 @@
 
 include:
   - {{ tplroot }}.redis.package
+  - {{ tplroot }}.redis.password
 {%- if redis.socket %}
   - {{ tplroot }}.user
 {%- endif %}
@@ -32,6 +35,7 @@ omero_web-redis-config-omero_web-redis_directives:
         port: {{ redis.default_port }}
     - require:
       - sls: {{ tplroot }}.redis.package
+      - sls: {{ tplroot }}.redis.password
 {%- endif %}
 {%- if redis.socket %}
 

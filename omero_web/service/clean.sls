@@ -4,6 +4,8 @@
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+{#- Nothing the formula did not make is deleted: the render fails first. #}
+{%- do salt["omero_web.clean_check"](omero_web) %}
 {%- set service = omero_web.service %}
 
 omero_web-service-clean-service-dead:

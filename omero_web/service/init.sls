@@ -5,9 +5,13 @@
 #   systemctl daemon-reload
 #   systemctl enable omero-web.service; systemctl start omero-web.service
 # The unit follows the walkthrough (Type=forking, PIDFile, PATH, OMERODIR)
-# with Restart=omero_web:service:restart (default on-failure).
-# OMERO.web restarts when, and only when, something it runs changed: the venv
-# (IcePy, the pip packages), the configuration, or the unit file.
+# with Restart=omero_web:service:restart (default on-failure), a graceful
+# ExecReload and the sandboxing of service:hardening.
+# omero_web.service_running compares what the running OMERO.web was started
+# or reloaded with against the files on disk: it reloads it (no request
+# dropped) when only properties that new workers read changed, and restarts
+# it when the venv's packages, the unit or a master-level property changed;
+# a restart that an earlier, failed run owed is made too.
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
@@ -54,6 +58,8 @@ omero_web-service-file-managed:
         restart: {{ service.restart }}
         requires: {{ requires | json }}
         after: {{ after | json }}
+        tmpdir: {{ omero_web.derived.tmpdir }}
+        hardening: {{ omero_web.derived.unit_directives | json }}
 
 # systemd reads the changed unit before the restart below.
 omero_web-service-module-run:
@@ -62,10 +68,13 @@ omero_web-service-module-run:
     - onchanges:
       - file: omero_web-service-file-managed
 
-omero_web-service-service-running:
-  service.running:
+omero_web-service-omero_web-service_running:
+  omero_web.service_running:
     - name: {{ service.name }}
     - enable: {{ service.enabled | json }}
+    - omerodir: {{ omero_web.omerodir }}
+    - venv: {{ omero_web.venv }}
+    - unit_file: {{ service.unit_dir }}/{{ service.name }}.service
     - require:
       - sls: {{ tplroot }}.user
 {%- if nginx_served %}
@@ -74,6 +83,7 @@ omero_web-service-service-running:
 {%- if omero_web.derived.redis.local %}
       - sls: {{ tplroot }}.redis.service
 {%- endif %}
+    # what the dry run predicts a reload or a restart from
     - watch:
       - module: omero_web-service-module-run
       - file: omero_web-service-file-managed

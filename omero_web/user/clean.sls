@@ -5,6 +5,8 @@
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+{#- Nothing the formula did not make is deleted: the render fails first. #}
+{%- do salt["omero_web.clean_check"](omero_web) %}
 
 omero_web-user-clean-file-absent:
   file.absent:

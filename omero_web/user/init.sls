@@ -21,6 +21,11 @@ omero_web-user-user-present:
     - gid: {{ omero_web.group }}
     # useradd -m: the omero CLI keeps its own files in ~/omero.
     - createhome: True
+    # No login: OMERO.web runs under systemd, Salt's omero calls use su -s.
+    - shell: {{ omero_web.user_shell }}
+    # The mark by which validation and clean.sls know the account is the
+    # formula's own (an existing system account is never taken over).
+    - fullname: {{ omero_web.derived.account_mark | json }}
     - require:
       - group: omero_web-user-group-present
 
@@ -53,7 +58,21 @@ omero_web-user-file-directory-tree:
         - mode: "0750"
       - {{ omero_web.omerodir }}/var/log:
         - mode: "0750"
+      # Django's file sessions and uploads (TMPDIR of the units)
+      - {{ omero_web.derived.tmpdir }}:
+        - mode: "0700"
     - user: {{ omero_web.user }}
     - group: {{ omero_web.group }}
+    - require:
+      - file: omero_web-user-file-directory-omerodir
+
+# The mark by which clean.sls knows OMERODIR is the formula's.
+omero_web-user-file-managed-mark:
+  file.managed:
+    - name: {{ omero_web.omerodir }}/.omero-web-formula
+    - contents: "Managed by Salt (omero-web-formula): clean.sls may remove this directory."
+    - user: root
+    - group: root
+    - mode: "0644"
     - require:
       - file: omero_web-user-file-directory-omerodir

@@ -46,6 +46,17 @@ omero_web-venv-omero_venv-present:
     - require:
       - sls: {{ tplroot }}.prerequisites
 
+# The mark by which clean.sls knows the venv is the formula's.
+omero_web-venv-file-managed-mark:
+  file.managed:
+    - name: {{ omero_web.venv }}/.omero-web-formula
+    - contents: "Managed by Salt (omero-web-formula): clean.sls may remove this directory."
+    - user: root
+    - group: root
+    - mode: "0644"
+    - require:
+      - omero_venv: omero_web-venv-omero_venv-present
+
 omero_web-venv-omero_venv-packages_installed:
   omero_venv.packages_installed:
     - venv: {{ omero_web.venv }}

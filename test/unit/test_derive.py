@@ -65,6 +65,9 @@ def test_pillar_example_derives_the_walkthrough():
         "redis",
         "healthcheck",
         "selinux",
+        "tmpdir",
+        "unit_directives",
+        "account_mark",
     }
     assert result["properties"] == {
         "omero.web.server_list": [["localhost", 4064, "omero"]],
@@ -73,9 +76,12 @@ def test_pillar_example_derives_the_walkthrough():
         "omero.web.caches": {
             "default": {
                 "BACKEND": "django_redis.cache.RedisCache",
-                "LOCATION": "redis://127.0.0.1:6379/0",
+                # the local Redis's password, generated once on the minion
+                "LOCATION": "redis://:@@omero-web-secret:/etc/omero-web/redis-password@@"
+                            "@127.0.0.1:6379/0",
             }
         },
+        "omero.web.allowed_hosts": ["omero.example.org", "localhost", "127.0.0.1", "[::1]"],
         "omero.web.session_engine": "django.contrib.sessions.backends.cache",
         "omero.web.session_cookie_age": 86400,
         "omero.web.session_expire_at_browser_close": True,
@@ -120,7 +126,11 @@ def test_pillar_example_derives_the_walkthrough():
         "omero-figure",
     ]
     assert result["redis"]["local"] is True
-    assert result["redis"]["directives"] == {"port": 6379}
+    assert result["redis"]["directives"] == {
+        "port": 6379,
+        "requirepass": "@@omero-web-secret:/etc/omero-web/redis-password@@",
+    }
+    assert result["redis"]["password_file"] == "/etc/omero-web/redis-password"
     assert result["workers"] == 5
     assert result["prefix"] == "/omero"
     assert result["static_url"] == "/omero/static/"
@@ -151,7 +161,7 @@ def test_grains_default_to_dunder_grains():
 def test_minimal_map_has_no_optional_packages():
     result = derive({"version": ">=5.6.1"})
     assert result["pip_packages"] == ["omero-web>=5.6.1"]
-    assert result["properties"] == {}
+    assert result["properties"] == {"omero.web.allowed_hosts": ["localhost", "127.0.0.1", "[::1]"]}
     assert result["appends"] == {}
     assert result["redis"]["local"] is False
     assert result["workers"] is None
@@ -226,9 +236,15 @@ def test_sessions_cookie_settings():
 def test_redis_local_or_remote(url, local):
     result = derive(mapdata(sessions={"backend": "redis", "redis_url": url}))
     assert result["redis"]["local"] is local
-    assert result["properties"]["omero.web.caches"] == {
-        "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}
-    }
+    location = result["properties"]["omero.web.caches"]["default"]["LOCATION"]
+    if local and url.startswith("redis://"):
+        # a local TCP Redis gets a password: the generated one
+        assert location == url.replace("redis://", "redis://:@@omero-web-secret:"
+                                       "/etc/omero-web/redis-password@@@")
+    else:
+        assert location == url
+    assert result["properties"]["omero.web.caches"]["default"]["BACKEND"] == (
+        "django_redis.cache.RedisCache")
     assert (
         result["properties"]["omero.web.session_engine"]
         == "django.contrib.sessions.backends.cache"
@@ -785,12 +801,16 @@ def test_prefix_locations_shared_by_both_server_blocks():
     assert result["nginx"]["prefix_locations"] == result["properties"][NGINX_EXTRA][1:]
 
 
+GENERATED = "@@omero-web-secret:/etc/omero-web/redis-password@@"
+
+
 @pytest.mark.parametrize(
     "url,directives",
     [
-        ("redis://127.0.0.1:6380/0", {"port": 6380}),
+        ("redis://127.0.0.1:6380/0", {"port": 6380, "requirepass": GENERATED}),
+        ("redis://:pw-from-url@127.0.0.1:6380/0", {"port": 6380, "requirepass": "pw-from-url"}),
         ("unix:///run/redis/redis.sock", {"unixsocket": "/run/redis/redis.sock", "unixsocketperm": 770}),
-        ("rediss://127.0.0.1:6380/0", {}),
+        ("rediss://127.0.0.1:6380/0", {"requirepass": GENERATED}),
     ],
 )
 def test_redis_directives(url, directives):
@@ -804,3 +824,56 @@ def test_redis_port_on_selinux_needs_its_type():
     default = derive(mapdata(), grains)
     assert other["redis"]["selinux_port"] is True
     assert default["redis"]["selinux_port"] is False
+
+
+def test_pillar_redis_password_is_used_and_secret():
+    result = derive(mapdata(redis={"password": "from-pillar-123"}))
+    assert result["redis"]["directives"]["requirepass"] == "from-pillar-123"
+    assert result["redis"]["password_file"] is None
+    location = result["properties"]["omero.web.caches"]["default"]["LOCATION"]
+    assert location == "redis://:from-pillar-123@127.0.0.1:6379/0"
+    assert "omero.web.caches" in result["secret_keys"]
+
+
+@pytest.mark.parametrize(
+    "server_name,hosts",
+    [
+        ("omero.example.org", ["omero.example.org", "localhost", "127.0.0.1", "[::1]"]),
+        ("*.example.org web", [".example.org", "web", "localhost", "127.0.0.1", "[::1]"]),
+        ("_", ["*"]),
+        ("~^omero\\d+$", ["*"]),
+    ],
+)
+def test_allowed_hosts_follow_the_server_names(server_name, hosts):
+    result = derive(mapdata(nginx={"server_name": server_name}))
+    assert result["properties"]["omero.web.allowed_hosts"] == hosts
+
+
+def test_ipv6_gunicorn_host_is_bracketed():
+    result = derive(mapdata(gunicorn={"host": "::1"}, nginx={"enabled": False}))
+    assert result["properties"]["omero.web.application_server.host"] == "[::1]"
+    assert result["healthcheck"]["url"] == "http://[::1]:4080/omero/webclient/login/"
+
+
+def test_nginx_generator_sees_only_validated_properties():
+    result = derive(mapdata())
+    assert result["nginx"]["generator"] == {
+        "omero.web.prefix": "/omero",
+        "omero.web.static_url": "/omero/static/",
+        "omero.web.application_server.host": "127.0.0.1",
+        "omero.web.application_server.port": 4080,
+        "omero.web.nginx_server_extra_config": result["properties"][NGINX_EXTRA],
+        "omero.web.static_root": "/opt/omero/web/omero-web/var/static",
+    }
+    # root's nginx includes a file of root's, not one in OMERODIR
+    assert result["nginx"]["location_file"] == "/etc/nginx/omero-web-location.include"
+
+
+def test_unit_directives_make_omerodir_writable_under_protect_system_strict():
+    lines = derive(mapdata())["unit_directives"]
+    assert "ProtectSystem=strict" in lines
+    assert lines[-1] == ("ReadWritePaths=/opt/omero/web/omero-web/var "
+                         "/opt/omero/web/omero-web/etc/grid")
+    centos = build(platform="osfinger/CentOS Linux-7.yaml", os_family="os_family/RedHat.yaml")[0]
+    lines = derive(centos)["unit_directives"]
+    assert "ProtectSystem=full" in lines and not any(l.startswith("ReadWritePaths") for l in lines)

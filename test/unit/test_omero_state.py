@@ -95,7 +95,8 @@ def configure_loader_modules(fake, installed, omerodir, opts, file_managed, util
         omero_state: {
             "__salt__": salt_funcs,
             "__opts__": opts,
-            "__states__": {"file.managed": file_managed},
+            # nginx files go through omero_web.nginx_file (nginx -t: its own tests)
+            "__states__": {"omero_web.nginx_file": file_managed},
             "__context__": context,
             "__utils__": utils,
         },

@@ -14,7 +14,7 @@ import pathlib
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from unit_support import FORMULA, PARAMETERS, build, defaults, salt_merge
+from unit_support import FORMULA, PARAMETERS, build, defaults, run_all, salt_merge
 
 omero_web = FORMULA.omero_web
 SECRET = "change-me-to-a-long-random-string"
@@ -42,6 +42,7 @@ def configure_loader_modules(utils):
             "__pillar__": {},
             "__opts__": {},
             "__utils__": utils,
+            "__salt__": {"cmd.run_all": run_all},
         }
     }
 
@@ -164,7 +165,7 @@ CATALOGUE = [
     ({"server_list": [["localhost", "4064", "omero"]]}, "omero_web:server_list[0]",
      "port an integer 1-65535"),
     ({"server_list": [["localhost", 4064, "omero"], [None, 4064, "x"]]},
-     "omero_web:server_list[1]", "host a non-empty string"),
+     "omero_web:server_list[1]", "host an IP address or a host name"),
     ({"server_list": [["localhost", 4064, 7]]}, "omero_web:server_list[0]",
      "name a non-empty string"),
     ({"server_list": "localhost:4064"}, "omero_web:server_list",
@@ -221,7 +222,7 @@ CATALOGUE = [
      "expected true or false"),
     ({"nginx": {"enabled": "on"}}, "omero_web:nginx:enabled", "expected true or false"),
     ({"selinux": {"manage": None, "booleans": "httpd_enable_homedirs"}},
-     "omero_web:selinux:booleans", "expected a list of strings"),
+     "omero_web:selinux:booleans", "expected a list of names"),
     ({"service": {"healthcheck": {"timeout": -5}}}, "omero_web:service:healthcheck:timeout",
      "expected a positive integer (seconds), got -5"),
     ({"service": {"restart": "sometimes"}}, "omero_web:service:restart",
@@ -238,7 +239,7 @@ CATALOGUE = [
     ({"version": "=>5.6"}, "omero_web:version", "pip version specifiers"),
     ({"lookup": {"pip": {"omero_web_cap": "below 6"}}}, "omero_web:pip:omero_web_cap",
      "pip version specifiers"),
-    ({"omerodir": "opt/omero"}, "omero_web:omerodir", "expected an absolute path"),
+    ({"omerodir": "opt/omero"}, "omero_web:omerodir", "expected an absolute, normalised path"),
     ({"user": "omero web"}, "omero_web:user", "expected a user/group name"),
     ({"gunicorn": "4 workers"}, "omero_web:gunicorn", "expected a mapping"),
     ({"ice": {"wheel": ""}}, "omero_web:ice:wheel", "no IcePy wheel"),

@@ -67,14 +67,14 @@ def pip_installed():
 
 
 @pytest.fixture
-def configure_loader_modules(tools, opts, pip_installed):
+def configure_loader_modules(tools, opts, pip_installed, utils):
     salt = {"cmd.run_all": tools}
     for name in ("status", "dist_version", "create", "install", "site_packages"):
         salt["omero_venv." + name] = getattr(venv_module, name)
     return {
         venv_module: {"__salt__": salt, "__opts__": opts},
         venv_state: {"__salt__": salt, "__opts__": opts, "__states__": {"pip.installed": pip_installed}},
-        web_state: {"__opts__": opts, "__states__": {}},
+        web_state: {"__opts__": opts, "__states__": {}, "__utils__": utils},
     }
 
 
@@ -200,3 +200,23 @@ def test_redis_directives_before_the_package(tmp_path, opts):
     assert other["result"] is None and other["changes"] == {"port": {"old": "6379", "new": "6380"}}
     opts["test"] = False
     assert web_state.redis_directives(missing, {"port": 6380})["result"] is False
+
+
+def test_requirepass_is_masked_and_resolved_from_the_secret_file(redis_conf, tmp_path, opts):
+    secret = tmp_path / "redis-password"
+    ref = "@@omero-web-secret:{}@@".format(secret)
+    opts["test"] = True
+    predicted = web_state.redis_directives(str(redis_conf), {"requirepass": ref})
+    assert predicted["result"] is None  # the secret does not exist yet
+    opts["test"] = False
+    assert web_state.redis_directives(str(redis_conf), {"requirepass": ref})["result"] is False
+    assert web_state.secret_present(str(secret))["changes"] == {"secret": "generated"}
+    assert oct(secret.stat().st_mode & 0o777) == "0o600"
+    value = secret.read_text().strip()
+    applied = web_state.redis_directives(str(redis_conf), {"requirepass": ref})
+    assert applied["result"] is True
+    assert applied["changes"] == {"requirepass": {"old": None, "new": "********"}}
+    assert value not in str(applied)
+    assert "requirepass " + value in redis_conf.read_text()
+    assert web_state.secret_present(str(secret))["changes"] == {}
+    assert secret.read_text().strip() == value  # generated once

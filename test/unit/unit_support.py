@@ -210,3 +210,12 @@ def install_dist(venv, name, version):
         "Metadata-Version: 2.1\nName: {}\nVersion: {}\n\n".format(name, version)
     )
     return dist
+
+
+def run_all(cmd, python_shell=False, ignore_retcode=False, output_loglevel=None, **kwargs):
+    """Salt's ``cmd.run_all`` for the commands that really run in unit tests (read-only ones)."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    assert python_shell is False and isinstance(cmd, list)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return {"retcode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
