@@ -299,29 +299,54 @@ def mod_watch(name, sfun=None, omerodir=None, venv=None, unit_file=None, enable=
 # nginx files: tested before they stay
 # --------------------------------------------------------------------------
 
-NGINX_TEST = ["nginx", "-t", "-q"]
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NGINX_RECORD = "/run/omero-web-formula/nginx.json"
+
+
+def _nginx():
+    """nginx's absolute path, or None when it is not installed."""
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    return shutil.which("nginx", path=_SYSTEM_PATH)
+
+
+def _nginx_run(*args):
+    result = __salt__["cmd.run_all"]([_nginx()] + list(args), python_shell=False,
+                                      ignore_retcode=True, output_loglevel="quiet")
+    return result["retcode"], (result.get("stdout") or ""), (result.get("stderr") or "").strip()
 
 
 def _nginx_test():
     """``(ok, nginx's message)`` of ``nginx -t`` with the files as they are now."""
-    result = __salt__["cmd.run_all"](NGINX_TEST, python_shell=False, ignore_retcode=True,
-                                      output_loglevel="quiet")
-    message = (result.get("stderr") or result.get("stdout") or "").strip()
-    return result["retcode"] == 0, message
+    if not _nginx():
+        # no nginx on this host: nothing loads the file yet
+        return True, "nginx is not installed"
+    retcode, _, message = _nginx_run("-t", "-q")
+    return retcode == 0, message
+
+
+def _restore(name, previous, mode):
+    if previous is None:
+        if os.path.exists(name):
+            os.unlink(name)
+        return
+    with open(name, "wb") as handle:
+        handle.write(previous)
+    os.chmod(name, mode)
 
 
 def nginx_file(name, **kwargs):
     """
     ``file.managed`` for a file root's nginx loads, with ``nginx -t`` before
-    the new content may stay: when nginx rejects it, the previous content
-    (or no file, for a new one) is put back, the state fails with nginx's
-    message, and nginx keeps serving what it served. So a broken file never
-    stays on disk for a later run to miss.
+    the new content may stay: when nginx rejects it (or cannot be asked),
+    the previous content (or no file, for a new one) is put back, the state
+    fails with nginx's message, and nginx keeps serving what it served. So a
+    broken file never stays on disk for a later run to miss.
 
     Takes ``file.managed``'s arguments (``source``, ``contents``,
     ``template``, ``context``, ``user``, ``group``, ``mode``...).
     """
-    previous = None
+    previous, mode = None, 0o644
     if os.path.isfile(name):
         with open(name, "rb") as handle:
             previous = handle.read()
@@ -330,15 +355,13 @@ def nginx_file(name, **kwargs):
     ret["name"] = name
     if __opts__["test"] or not ret.get("result") or not ret.get("changes"):
         return ret
-    ok, message = _nginx_test()
+    try:
+        ok, message = _nginx_test()
+    except Exception as exc:  # pylint: disable=broad-except
+        ok, message = False, "nginx -t could not run: {}".format(exc)
     if ok:
         return ret
-    if previous is None:
-        os.unlink(name)
-    else:
-        with open(name, "wb") as handle:
-            handle.write(previous)
-        os.chmod(name, mode)
+    _restore(name, previous, mode)
     ret["result"] = False
     ret["changes"] = {}
     ret["comment"] = "nginx rejected the new {}, the previous one was put back: {}".format(
@@ -346,22 +369,112 @@ def nginx_file(name, **kwargs):
     return ret
 
 
-def nginx_valid(name):
+def _nginx_loaded():
+    """``(digest, newest mtime)`` of the whole configuration nginx would load now (``nginx -T``)."""
+    retcode, out, message = _nginx_run("-T", "-q")
+    if retcode != 0:
+        raise CommandExecutionError("nginx -t failed: " + message)
+    newest = 0.0
+    for line in out.splitlines():
+        if line.startswith("# configuration file ") and line.endswith(":"):
+            try:
+                newest = max(newest, os.stat(line[len("# configuration file "):-1]).st_mtime)
+            except OSError:
+                pass
+    return __utils__["omero_web_service.digest"](out), newest
+
+
+def _nginx_recorded():
+    import json  # pylint: disable=import-outside-toplevel
+
+    try:
+        with open(NGINX_RECORD, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _nginx_record(pid, digest):
+    import json  # pylint: disable=import-outside-toplevel
+
+    os.makedirs(os.path.dirname(NGINX_RECORD), mode=0o700, exist_ok=True)
+    with open(os.open(NGINX_RECORD + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+              "w", encoding="utf-8") as handle:
+        json.dump({"main_pid": pid, "config": digest}, handle)
+    os.replace(NGINX_RECORD + ".tmp", NGINX_RECORD)
+
+
+def nginx_running(name, enable=True):
     """
-    ``nginx -t`` on every run (also under ``test=True``: it changes
-    nothing): a configuration that nginx rejects, from this formula or from
-    anyone else, fails the apply instead of waiting for nginx's next reload.
+    nginx runs the configuration on disk: ``nginx -t`` first (on every run,
+    also under ``test=True``: a configuration nginx rejects, from this
+    formula or anyone else, fails the apply now rather than at nginx's next
+    reload); started when it is not running; reloaded when what it would
+    load (``nginx -T``) differs from what it loaded at its last start or
+    reload, which the formula records. A reload owed by a failed run is so
+    made by the next one.
 
     name
-        An identifier.
+        nginx's unit, e.g. ``nginx``.
+
+    enable : True
+        Enable it at boot.
     """
-    ok, message = _nginx_test()
-    return {
-        "name": name,
-        "result": ok,
-        "changes": {},
-        "comment": "nginx accepts its configuration" if ok else "nginx -t failed: " + message,
-    }
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        ok, message = _nginx_test()
+        if not ok:
+            ret["comment"] = "nginx -t failed: " + message
+            return ret
+        state = __salt__["omero_service.running"](name)
+        digest, newest = _nginx_loaded()
+        enabled = __salt__["service.enabled"](name)
+    except CommandExecutionError as exc:
+        ret["comment"] = str(exc)
+        return ret
+    record = _nginx_recorded()
+    if not state["active"]:
+        action, why = "start", "not running"
+    elif record and record.get("main_pid") == state["main_pid"]:
+        changed = record.get("config") != digest
+        action, why = ("reload", "its configuration changed since it loaded it") if changed else ("nothing", "")
+    elif newest > state["started"]:
+        # started (by its package, at boot...) before its files last changed
+        action, why = "reload", "its configuration changed after it started"
+    else:
+        action, why = "nothing", ""
+        if not __opts__["test"]:
+            _nginx_record(state["main_pid"], digest)
+    changes = {name: {"action": action, "why": why}} if action != "nothing" else {}
+    if enable and not enabled:
+        changes["enabled"] = {"old": False, "new": True}
+    if not changes:
+        ret["result"] = True
+        ret["comment"] = "nginx runs the configuration on disk"
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = changes
+        ret["comment"] = "nginx would be {}: {}".format(
+            {"start": "started", "reload": "reloaded"}.get(action, "enabled"), why)
+        return ret
+    try:
+        if action == "start":
+            __salt__["service.start"](name)
+        elif action == "reload":
+            __salt__["service.reload"](name)
+        if enable and not enabled:
+            __salt__["service.enable"](name)
+        state = __salt__["omero_service.running"](name)
+        _nginx_record(state["main_pid"], digest)
+    except CommandExecutionError as exc:
+        ret["comment"] = "nginx could not be {}: {}".format(action, exc)
+        return ret
+    ret["result"] = True
+    ret["changes"] = changes
+    ret["comment"] = "nginx {}: {}".format({"start": "started", "reload": "reloaded"}.get(
+        action, "enabled"), why)
+    return ret
 
 
 # --------------------------------------------------------------------------

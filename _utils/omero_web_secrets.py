@@ -47,7 +47,7 @@ KNOWN_SECRET_KEYS = frozenset(
     )
 )
 
-_REF = re.compile(r"@@omero-web-secret:(/[A-Za-z0-9._@+/-]+)@@")
+_REF = re.compile(r"@@omero-web-secret:(/[A-Za-z0-9._+/-]+)@@")
 
 # scheme://[user]:password@ ; the password is group 2.
 _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"']*:)([^\s@/\"']+)(@)")

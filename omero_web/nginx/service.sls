@@ -11,27 +11,13 @@ include:
   - {{ tplroot }}.nginx.tls
   - {{ tplroot }}.nginx.config
 
-# nginx -t on every run (it changes nothing): whatever made nginx's
-# configuration invalid, the apply says so now, not at nginx's next reload.
-omero_web-nginx-service-omero_web-nginx_valid:
-  omero_web.nginx_valid:
-    - name: nginx -t
-    - require:
-      - sls: {{ tplroot }}.nginx.package
-      - sls: {{ tplroot }}.nginx.default_server
-      - sls: {{ tplroot }}.nginx.tls
-      - sls: {{ tplroot }}.nginx.config
-
-# Reloaded after any change of its configuration (every changed file was
-# accepted by nginx -t before it stayed).
-omero_web-nginx-service-service-running:
-  service.running:
+# nginx -t on every run; nginx started, or reloaded when what it would load
+# (nginx -T) differs from what it loaded last (a record the formula keeps):
+# a reload that a failed run owed is made too.
+omero_web-nginx-service-omero_web-nginx_running:
+  omero_web.nginx_running:
     - name: {{ omero_web.nginx.service }}
-    - enable: True
-    - reload: True
     - require:
-      - omero_web: omero_web-nginx-service-omero_web-nginx_valid
-    - watch:
       - sls: {{ tplroot }}.nginx.package
       - sls: {{ tplroot }}.nginx.default_server
       - sls: {{ tplroot }}.nginx.tls

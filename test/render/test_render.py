@@ -30,11 +30,12 @@ VENV = "omero_web-venv-omero_venv-present"
 PIP = "omero_web-venv-omero_venv-packages_installed"
 CONFIG = "omero_web-config-omero-config_managed"
 NGINX_CONF = "omero_web-nginx-config-omero-nginx_config"
-NGINX_SERVICE = "omero_web-nginx-service-service-running"
+NGINX_SERVICE = "omero_web-nginx-service-omero_web-nginx_running"
 UNIT = "omero_web-service-file-managed"
-SERVICE = "omero_web-service-service-running"
+SERVICE = "omero_web-service-omero_web-service_running"
 HEALTH = "omero_web-healthcheck-cmd-run"
 TIMER = "omero_web-clearsessions-service-running"
+GENERATED = "@@omero-web-secret:/etc/omero-web/redis-password@@"
 REDIS_PKG = "omero_web-redis-package-pkg-installed"
 REDIS_CONF_STATE = "omero_web-redis-config-omero_web-redis_directives"
 REDIS_RESET = "omero_web-redis-service-cmd-run"
@@ -190,8 +191,11 @@ def test_local_redis_per_os(os_render):
     # redis.conf (what the package says already), Redis restarts if it changes
     conf = render.args(REDIS_CONF_STATE)
     assert conf["name"] == REDIS_CONF[name]
-    assert conf["directives"] == {"port": 6379}
+    # ... and a password: generated once on the minion, read at apply time
+    assert conf["directives"] == {"port": 6379, "requirepass": GENERATED}
     assert conf["package_defaults"] == {"port": 6379}
+    assert render.args("omero_web-redis-password-omero_web-secret_present")["name"] == (
+        "/etc/omero-web/redis-password")
     assert service["watch"] == [{"sls": "omero_web.redis.config"}]
     assert {"cmd": REDIS_RESET} in service["require"]
     assert render.args(REDIS_RESET)["onchanges"] == [{"sls": "omero_web.redis.config"}]
@@ -229,11 +233,17 @@ def test_nginx_server_and_default_server_per_os(os_render):
     assert "server_tokens off;" in _props(render)["omero.web.nginx_server_extra_config"]
     nginx = render.args(NGINX_SERVICE)
     assert nginx["enable"] is True and nginx["reload"] is True
-    # nginx -t after a change of any nginx step, before the reload
-    check = render.args("omero_web-nginx-service-cmd-run")
-    assert check["name"] == "nginx -t"
-    assert check["onchanges"] == [{"sls": "omero_web.nginx." + step} for step in
-                                  ("package", "default_server", "tls", "config")]
+    # nginx -t on every run; each nginx file is tested before it stays
+    assert render.state("omero_web-nginx-service-omero_web-nginx_valid")["fun"] == (
+        "omero_web.nginx_valid")
+    assert nginx["watch"] == [{"sls": "omero_web.nginx." + step} for step in
+                              ("package", "default_server", "tls", "config")]
+    # generated from validated properties only, in a throwaway OMERODIR
+    assert conf["properties"]["omero.web.static_root"] == "/opt/omero/web/omero-web/var/static"
+    assert set(conf["properties"]) == {
+        "omero.web.prefix", "omero.web.static_url", "omero.web.application_server.host",
+        "omero.web.application_server.port", "omero.web.nginx_server_extra_config",
+        "omero.web.static_root"}
 
 
 def test_user_and_omerodir(os_render):
@@ -261,7 +271,10 @@ def test_config_is_one_state_without_shell(os_render):
     assert props["omero.web.static_url"] == "/omero/static/"
     assert props["omero.web.server_list"] == [["localhost", 4064, "omero"]]
     assert props["omero.web.session_engine"] == "django.contrib.sessions.backends.cache"
-    assert props["omero.web.caches"]["default"]["LOCATION"] == "redis://127.0.0.1:6379/0"
+    assert props["omero.web.caches"]["default"]["LOCATION"] == (
+        "redis://:" + GENERATED + "@127.0.0.1:6379/0")
+    assert props["omero.web.allowed_hosts"] == ["omero.example.org", "localhost", "127.0.0.1",
+                                                "[::1]"]
     assert props["omero.web.wsgi_workers"] == 5  # auto: 2 x 2 cores + 1
     assert props["omero.web.wsgi_threads"] == 4
     assert props["omero.web.cors_origin_whitelist"] == ["https://hostname.example.com"]
@@ -274,7 +287,7 @@ def test_config_is_one_state_without_shell(os_render):
 
 
 def test_service_unit_and_restart_triggers(os_render):
-    _, render = os_render
+    name, render = os_render
     unit = render.args(UNIT)
     assert unit["name"] == "/etc/systemd/system/omero-web.service"
     assert unit["source"] == "salt://omero_web/files/default/omero-web.service.jinja"
@@ -283,9 +296,17 @@ def test_service_unit_and_restart_triggers(os_render):
     assert context["requires"] == ["nginx.service"]
     assert (context["omerodir"], context["venv"], context["user"]) == (
         "/opt/omero/web/omero-web", "/opt/omero/web/venv3", "omero-web")
+    assert context["tmpdir"] == "/opt/omero/web/omero-web/var/tmp"
+    hardening = context["hardening"]
+    if name == "centos7":
+        assert "ProtectSystem=full" in hardening and "RestrictNamespaces=yes" not in hardening
+    else:
+        assert "ProtectSystem=strict" in hardening and "RestrictNamespaces=yes" in hardening
+        assert hardening[-1].startswith("ReadWritePaths=/opt/omero/web/omero-web/var ")
     service = render.args(SERVICE)
     assert service["name"] == "omero-web" and service["enable"] is True
-    # restarts only for: the unit (and its daemon-reload), the venv, the config
+    assert service["unit_file"] == "/etc/systemd/system/omero-web.service"
+    # the dry run predicts reload/restart from these; the real run from disk
     assert sorted(json.dumps(w, sort_keys=True) for w in service["watch"]) == sorted(
         json.dumps(w, sort_keys=True) for w in [
             {"module": "omero_web-service-module-run"},
@@ -433,8 +454,8 @@ def test_local_redis_on_another_port(variant):
     assert render.mapdata["derived"]["redis"]["port"] == 6380
     conf = render.args(REDIS_CONF_STATE)
     assert conf["name"] == "/etc/redis/redis.conf"
-    assert conf["directives"] == {"port": 6380}
-    assert conf["require"] == [{"sls": "omero_web.redis.package"}]
+    assert conf["directives"] == {"port": 6380, "requirepass": GENERATED}
+    assert conf["require"] == [{"sls": "omero_web.redis.package"}, {"sls": "omero_web.redis.password"}]
     service = render.args(REDIS_SERVICE)
     assert service["watch"] == [{"sls": "omero_web.redis.config"}]
     assert service["require"] == [{"sls": "omero_web.redis.package"}, {"cmd": REDIS_RESET}]
@@ -450,7 +471,8 @@ def test_local_redis_on_another_port(variant):
 def test_local_redis_port_on_el9_gets_the_selinux_port_type(variant):
     render = variant("redis_port_el9")
     conf = render.args(REDIS_CONF_STATE)
-    assert conf["name"] == "/etc/redis/redis.conf" and conf["directives"] == {"port": 6381}
+    assert conf["name"] == "/etc/redis/redis.conf"
+    assert conf["directives"] == {"port": 6381, "requirepass": GENERATED}
     label = render.args("omero_web-redis-selinux-selinux-port_policy_present")
     assert label["name"] == "tcp/6381" and label["sel_type"] == "redis_port_t"
     assert label["require"] == [{"sls": "omero_web.selinux"}]
@@ -463,7 +485,8 @@ def test_local_redis_port_on_el9_gets_the_selinux_port_type(variant):
 def test_local_redis_port_on_centos7(variant):
     render = variant("redis_port_centos7")
     conf = render.args(REDIS_CONF_STATE)
-    assert conf["name"] == "/etc/redis.conf" and conf["directives"] == {"port": 6380}
+    assert conf["name"] == "/etc/redis.conf"
+    assert conf["directives"] == {"port": 6380, "requirepass": GENERATED}
     # selinux:manage false: no port label
     assert "omero_web-redis-selinux-selinux-port_policy_present" not in render.states
 
@@ -484,9 +507,8 @@ def test_local_redis_over_tls_sets_no_port(variant):
     render = variant("redis_tls")
     assert render.mapdata["derived"]["redis"]["tls"] is True
     assert REDIS_PKG in render.states
-    assert REDIS_CONF_STATE not in render.states
-    assert REDIS_RESET not in render.states
-    assert "watch" not in render.args(REDIS_SERVICE)
+    # no port (TLS is Redis's own setup), but a password
+    assert render.args(REDIS_CONF_STATE)["directives"] == {"requirepass": GENERATED}
 
 
 @pytest.mark.parametrize("name", ["redis_dry_run_fresh", "redis_dry_run_fresh_6379"])
@@ -534,30 +556,32 @@ def test_nginx_off(variant):
 def test_location_only(variant, name):
     render = variant(name)
     conf = render.args(NGINX_CONF)
-    assert conf["name"] == "/opt/omero/web/omero-web/omero-web-location.include"
+    # root's nginx includes a file of root's, not one in OMERODIR
+    assert conf["name"] == "/etc/nginx/omero-web-location.include"
     assert conf["location_only"] is True
-    assert conf["group"] == "omero-web" and conf["mode"] == "0640"
-    assert "omero_web-nginx-config-file-managed" not in render.states
+    assert (conf["user"], conf["group"], conf["mode"]) == ("root", "root", "0644")
+    assert "omero_web-nginx-config-omero_web-nginx_file" not in render.states
     assert "omero.web.nginx_server_extra_config" not in _props(render)
     assert _health_url(render) == "http://127.0.0.1:4080/omero/webclient/login/"
 
 
 def test_tls(variant):
     render = variant("tls")
-    files = render.args("omero_web-nginx-tls-file-managed")
+    files = render.args("omero_web-nginx-tls-omero_web-nginx_file")
     assert files["mode"] == "0600" and files["show_changes"] is False
     assert files["names"] == [
         {"/etc/nginx/tls/omero-web.crt": [{"source": "salt://certs/omero.crt"}]},
         {"/etc/nginx/tls/omero-web.key": [{"source": "/etc/ssl/private/omero.key"}]},
     ]
     assert render.args(NGINX_CONF)["location_only"] is True
-    server = render.args("omero_web-nginx-config-file-managed")
+    server = render.args("omero_web-nginx-config-omero_web-nginx_file")
     assert server["name"] == "/etc/nginx/conf.d/omero-web.conf"
     assert server["source"] == "salt://omero_web/files/default/nginx-tls.conf.jinja"
     context = server["context"]
     assert (context["port"], context["tls_port"]) == (80, 443)
-    assert context["location_file"] == "/opt/omero/web/omero-web/omero-web-location.include"
+    assert context["location_file"] == "/etc/nginx/omero-web-location.include"
     assert context["cert"] == "/etc/nginx/tls/omero-web.crt"
+    assert context["redirect_host"] == "omero.example.org" and context["hsts"] == 0
     props = _props(render)
     assert props["omero.web.secure"] is True
     assert props["omero.web.csrf_trusted_origins"] == ["https://omero.example.org"]
@@ -568,11 +592,17 @@ def test_tls_template(renders):
     """The HTTPS server: listen 443 ssl, 80 -> 301, server_tokens off."""
     import jinja2
 
-    context = renders["tls"].args("omero_web-nginx-config-file-managed")["context"]
+    context = renders["tls"].args("omero_web-nginx-config-omero_web-nginx_file")["context"]
     text = jinja2.Template(
         (REPO / "omero_web/files/default/nginx-tls.conf.jinja").read_text()).render(**context)
     assert "listen 443 ssl;" in text
-    assert "return 301 https://$host$request_uri;" in text
+    # to the configured name, not the client's Host
+    assert "return 301 https://omero.example.org$request_uri;" in text
+    assert "ssl_session_tickets off;" in text and "ssl_ciphers ECDHE-" in text
+    assert "Strict-Transport-Security" not in text
+    assert 'add_header Strict-Transport-Security "max-age=31536000" always;' in jinja2.Template(
+        (REPO / "omero_web/files/default/nginx-tls.conf.jinja").read_text()).render(
+            **dict(context, hsts=31536000))
     assert text.count("server_tokens off;") == 2
     assert "include {};".format(context["location_file"]) in text
     assert "ssl_certificate_key /etc/nginx/tls/omero-web.key;" in text

@@ -67,3 +67,13 @@ def test_mask_deep_masks_a_whole_map(secrets):
         "apps": [{"config": {"omero.web.public.password": MASK}}],
         "prefix": "/omero",
     }
+
+
+def test_a_reference_inside_a_url_resolves(secrets):
+    ref = secrets("ref")("/etc/omero-web/redis-password")
+    url = "redis://:" + ref + "@127.0.0.1:6379/0"
+    assert secrets("refs")(url) == {"/etc/omero-web/redis-password"}
+    read = {"/etc/omero-web/redis-password": "s3cret"}.get
+    assert secrets("resolve")(url, read) == "redis://:s3cret@127.0.0.1:6379/0"
+    # not yet generated: the reference stays
+    assert secrets("resolve")(url, {}.get) == url
