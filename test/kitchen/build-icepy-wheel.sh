@@ -21,15 +21,19 @@
 #                   (PyObject_GetBuffer with PyBUF_SIMPLE, then PyBuffer_Release:
 #                   same pointer and length, same exception on failure).
 #   gcc >= 14       implicit function declarations are errors, and
-#                   src/ice/mcpp/system.c calls readlink() without <unistd.h>
-#                   (its own include sits behind a configure-time system test
-#                   that setup.py's build does not satisfy): include it.
+#                   src/ice/mcpp/system.c calls readlink() undeclared: mcpp's
+#                   configed.H (included by system.H) sets _POSIX_C_SOURCE 1
+#                   before the first system header, and glibc's <unistd.h>
+#                   declares readlink() only from POSIX.1-2001 on. Include
+#                   <unistd.h> first, before system.H, with glibc's default
+#                   features (after system.H it would not help).
 #
 # Each fix checks that it found what it replaces, so a different sdist fails
 # loudly instead of building something half-patched.
 #
 # Usage: build-icepy-wheel.sh [PYTHON] [OUTDIR]
-# Needs: PYTHON with venv and its development headers, g++ (the kitchen runs it
+# Needs: PYTHON with venv and its development headers, g++, and the OpenSSL and
+# bzip2 headers (libssl-dev, libbz2-dev) IcePy links against (the kitchen runs it
 # inside a throwaway copy of the Debian root whose python the wheel is for).
 # Prints the wheel's path on the last line. Reuses an existing wheel in OUTDIR.
 set -euo pipefail
@@ -122,8 +126,8 @@ CPP
     fi
 fi
 if [ "$gcc_major" -ge 14 ]; then
-    replace src/ice/mcpp/system.c 's|^#include    "internal.H"|&\n#include    <unistd.h>      /* readlink(): gcc 14 rejects implicit declarations */|' \
-        "gcc 14: <unistd.h> in mcpp's system.c"
+    replace src/ice/mcpp/system.c 's|^#include    "system.H"|#include    <unistd.h>      /* first, for readlink(): see build-icepy-wheel.sh */\n&|' \
+        "gcc 14: <unistd.h> first in mcpp's system.c"
 fi
 
 PYTHON="$work/venv/bin/python"

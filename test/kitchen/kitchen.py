@@ -99,8 +99,10 @@ UNSUPPORTED = {}
 # Packages every kitchen host gets from debootstrap: a booting systemd, and
 # the python3 that Salt and the formula's virtualenv use.
 BASE_PACKAGES = "systemd,systemd-sysv,dbus,python3,python3-venv,ca-certificates"
-# What an IcePy build root adds to its suite's root.
-ICEPY_BUILD_PACKAGES = ["g++", "python3-dev"]
+# What an IcePy build root adds to its suite's root: the compiler, python's
+# headers, and the headers of the libraries IcePy links (IceSSL: OpenSSL;
+# Ice's protocol compression: bzip2).
+ICEPY_BUILD_PACKAGES = ["g++", "python3-dev", "libssl-dev", "libbz2-dev"]
 CLEAN_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
@@ -310,9 +312,15 @@ def _log_path(what):
     return os.path.join(LOGS, re.sub(r"[^0-9A-Za-z.-]+", "-", what).strip("-") + ".log")
 
 
+# systemd-nspawn's own notice after every run here (no systemd on this
+# machine to clean its propagation directory): never the reason of a failure.
+NSPAWN_NOISE = "Attempted to remove disk file system under"
+
+
 def _last_message(lines):
     """The line of a failed command's output that most likely says why."""
-    for pattern in (r"^(E:|ERROR|error:|fatal|\S+Error\b)", r"\S"):
+    lines = [line for line in lines if NSPAWN_NOISE not in line]
+    for pattern in (r"fatal error:", r"^(E:|ERROR|error:|fatal|\S+Error\b)", r"\S"):
         for line in reversed(lines):
             if re.search(pattern, line.strip()):
                 return line.strip()[:300]
@@ -339,7 +347,7 @@ def run_logged(cmd, what, show=None, env=None, cwd=None):
             logf.write(line)
             tail.append(line.rstrip("\n"))
             if show and show(line):
-                log(line.strip())
+                log(re.sub(r"^>>\s*", "", line.strip()))
         returncode = proc.wait()
     if returncode != 0:
         raise KitchenError("%s failed (exit %d): %s; full output in %s"
@@ -347,13 +355,13 @@ def run_logged(cmd, what, show=None, env=None, cwd=None):
     return list(tail)
 
 
-def nspawn(root, *setenv):
+def nspawn(root, setenv=(), options=()):
     """systemd-nspawn running one command in root (no boot, no registration:
-    this machine has no systemd/dbus to register with)."""
+    this machine has no systemd/dbus to register with); append the command."""
     return (["systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", root,
              "--setenv=PIP_DISABLE_PIP_VERSION_CHECK=1",
              "--setenv=PIP_CERT=/etc/ssl/certs/ca-certificates.crt"]
-            + ["--setenv=" + kv for kv in setenv])
+            + ["--setenv=" + kv for kv in setenv] + list(options))
 
 
 @contextlib.contextmanager
@@ -555,21 +563,25 @@ def build_icepy_wheel(os_name, outdir):
                     os.path.join(builder, "root/build-icepy-wheel.sh"))
         # On disk, not in the build root's /tmp (a tmpfs under nspawn).
         os.makedirs(os.path.join(builder, "root/tmp"), exist_ok=True)
-        out = run_logged(nspawn(builder, "TMPDIR=/root/tmp") + [
+        out = run_logged(nspawn(builder, setenv=["TMPDIR=/root/tmp"]) + [
             "bash", "/root/build-icepy-wheel.sh", "/usr/bin/python3", "/root/wheel"],
             what + " build", show=lambda line: line.startswith(">>"))
         built = os.path.join(builder, out[-1].strip().lstrip("/"))
         if not built.endswith(".whl") or not os.path.exists(built):
             raise KitchenError("the IcePy build printed no wheel (last line %r); see %s"
                                % (out[-1], _log_path(what + " build")))
-        # The wheel must work where it will be used: import and initialise Ice.
-        inner = "/root/wheel/" + os.path.basename(built)
-        run_logged(nspawn(builder) + ["bash", "-c",
-                   "python3 -m venv /root/verify && /root/verify/bin/pip install -q %s && "
-                   "/root/verify/bin/python -c 'import Ice, IcePy; c = Ice.initialize(); "
-                   "c.stringToProxy(\"test:tcp -h 127.0.0.1 -p 4064\"); c.destroy(); "
-                   "print(\"Ice\", Ice.stringVersion(), \"imports and initialises\")'" % inner],
-                   what + " check")
+        # The wheel must work where it will be used: in the suite's plain root
+        # (no compiler, no -dev packages), import and initialise Ice. The root
+        # is entered with a throwaway overlay: the cached root stays as it is.
+        inner = "/srv/wheel/" + os.path.basename(built)
+        run_logged(nspawn(rootfs, options=["--volatile=overlay",
+                                           "--bind-ro=%s:/srv/wheel" % os.path.dirname(built)]) + [
+            "bash", "-c",
+            "python3 -m venv /root/verify && /root/verify/bin/pip install -q --no-index --no-deps %s && "
+            "/root/verify/bin/python -c 'import Ice, IcePy; c = Ice.initialize(); "
+            "c.stringToProxy(\"test:tcp -h 127.0.0.1 -p 4064\"); c.destroy(); "
+            "print(\"Ice\", Ice.stringVersion(), \"imports and initialises\")'" % inner],
+            what + " check")
         os.makedirs(outdir, exist_ok=True)
         target = os.path.join(outdir, os.path.basename(built))
         shutil.copyfile(built, target + ".tmp")
