@@ -319,7 +319,6 @@ NSPAWN_NOISE = "Attempted to remove disk file system under"
 
 def _last_message(lines):
     """The line of a failed command's output that most likely says why."""
-    lines = [line for line in lines if NSPAWN_NOISE not in line]
     for pattern in (r"fatal error:", r"^(E:|ERROR|error:|fatal|\S+Error\b)", r"\S"):
         for line in reversed(lines):
             if re.search(pattern, line.strip()):
@@ -345,7 +344,8 @@ def run_logged(cmd, what, show=None, env=None, cwd=None):
             raise KitchenError("%s: cannot run %s: %s" % (what, cmd[0], err))
         for line in proc.stdout:
             logf.write(line)
-            tail.append(line.rstrip("\n"))
+            if NSPAWN_NOISE not in line:
+                tail.append(line.rstrip("\n"))
             if show and show(line):
                 log(re.sub(r"^>>\s*", "", line.strip()))
         returncode = proc.wait()
@@ -566,10 +566,11 @@ def build_icepy_wheel(os_name, outdir):
         out = run_logged(nspawn(builder, setenv=["TMPDIR=/root/tmp"]) + [
             "bash", "/root/build-icepy-wheel.sh", "/usr/bin/python3", "/root/wheel"],
             what + " build", show=lambda line: line.startswith(">>"))
-        built = os.path.join(builder, out[-1].strip().lstrip("/"))
-        if not built.endswith(".whl") or not os.path.exists(built):
-            raise KitchenError("the IcePy build printed no wheel (last line %r); see %s"
-                               % (out[-1], _log_path(what + " build")))
+        printed = [line.strip() for line in out if line.strip().endswith(".whl")]
+        built = os.path.join(builder, printed[-1].lstrip("/")) if printed else None
+        if not built or not os.path.exists(built):
+            raise KitchenError("the IcePy build printed no wheel that exists (last line %r); see %s"
+                               % (out[-1] if out else "", _log_path(what + " build")))
         # The wheel must work where it will be used: in the suite's plain root
         # (no compiler, no -dev packages), import and initialise Ice. The root
         # is entered with a throwaway overlay: the cached root stays as it is.
