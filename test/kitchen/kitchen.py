@@ -93,6 +93,13 @@ SALT_RELEASES = {
     "3008": "salt==3008.4",
 }
 DEFAULT_SALT = "3007"
+# Debian packages a Salt release needs only while pip installs it, removed
+# again afterwards (a golden root stays a server without a compiler).
+SALT_INSTALL_BUILD_PACKAGES = {
+    # salt 3008 depends on timelib, which PyPI serves only as an sdist: its C
+    # extension is compiled during `pip install`.
+    "3008": ["gcc", "python3-dev"],
+}
 # (os, salt release) pairs that do not work, and why (see the findings above).
 UNSUPPORTED = {}
 
@@ -468,7 +475,14 @@ def ensure_golden(os_name=None, salt=None):
         run_logged(nspawn(tmp) + ["bash", "-c", "apt-get update -qq && apt-get install -y -qq procps curl"],
                    what + " apt-get")
         run_logged(nspawn(tmp) + ["python3", "-m", "venv", "/opt/salt"], what + " venv")
+        build_packages = SALT_INSTALL_BUILD_PACKAGES.get(salt_release_of(requirement), [])
+        if build_packages:
+            run_logged(nspawn(tmp) + ["apt-get", "install", "-y", "-qq"] + build_packages,
+                       what + " apt-get build packages")
         run_logged(nspawn(tmp) + ["/opt/salt/bin/pip", "install", "-q", requirement], what + " pip install")
+        if build_packages:
+            run_logged(nspawn(tmp) + ["apt-get", "purge", "-y", "-qq", "--auto-remove"] + build_packages,
+                       what + " apt-get purge build packages")
         version = [line for line in run_logged(
             nspawn(tmp) + ["/opt/salt/bin/salt-call", "--local", "--version"], what + " salt-call --version")
             if line.startswith("salt-call ")][-1].strip()
