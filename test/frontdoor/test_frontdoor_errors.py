@@ -149,3 +149,19 @@ def test_unreadable_pillar_file(empty_cache, tmp_path):
     assert "is not valid YAML" in line
     line = one_error_line(front_door(["converge", "--pillar", str(tmp_path / "missing.sls")], empty_cache))
     assert "cannot read --pillar file" in line
+
+
+def test_unsupported_pair_is_refused_in_one_line(empty_cache, monkeypatch, capsys):
+    # Every (OS, Salt) pair works today (kitchen.py's findings), so UNSUPPORTED
+    # is empty; this checks the refusal itself with an entry of the test's own,
+    # in-process, before anything is built.
+    import sys
+    sys.path.insert(0, os.path.join(REPO, "test", "kitchen"))
+    import kitchen
+    monkeypatch.setattr(kitchen, "CACHE", str(empty_cache))
+    monkeypatch.setitem(kitchen.UNSUPPORTED, ("debian13", "3006"), "a reason of this test")
+    assert kitchen.main(["prepare", "--os", "debian12", "--os", "debian13", "--salt", "3006"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("kitchen: error: salt==3006.* is not supported on Debian 13 in the kitchen: "
+                   "a reason of this test\n")
+    assert nothing_built(empty_cache)

@@ -1,10 +1,37 @@
 #!/usr/bin/env python3
 """The project's kitchen: disposable Debian systemd hosts (Debian 12 or 13).
 
-Which Salt runs on which kitchen OS (checked on this project's machine kind;
-pip inside the golden root, then ``salt-call --version``):
+Which Salt runs on which kitchen OS, checked 2026-12-02 on this project's
+machine kind (golden root: ``pip install`` into /opt/salt, ``salt-call
+--version``; then ``kitchen converge`` of pillar.example, its ports moved to
+9110-9112, twice: the first apply, then the no-op one):
 
-FINDINGS_PLACEHOLDER
+==========================  ==========  ===========================  ==========================
+OS (python)                 --salt      pip installs                 changed: 1st / 2nd apply
+==========================  ==========  ===========================  ==========================
+debian12 bookworm (3.11.2)  3006        salt==3006.* -> 3006.29      31 of 32 / 0 of 32, 0 failed
+debian12 bookworm (3.11.2)  3007        salt==3007.* -> 3007.16      31 of 32 / 0 of 32, 0 failed
+debian12 bookworm (3.11.2)  3008        salt==3008.4 (see below)     31 of 32 / 0 of 32, 0 failed
+debian13 trixie (3.13.5)    3006        salt==3006.* -> 3006.29      31 of 32 / 0 of 32, 0 failed
+debian13 trixie (3.13.5)    3007        salt==3007.* -> 3007.16      31 of 32 / 0 of 32, 0 failed
+debian13 trixie (3.13.5)    3008        salt==3008.4 (see below)     31 of 32 / 0 of 32, 0 failed
+==========================  ==========  ===========================  ==========================
+
+* Every pair works, so the kitchen refuses none (``UNSUPPORTED`` is empty).
+  Salt 3006.29 applies the formula on Python 3.13 like the others; it (and
+  3007.16) only print DeprecationWarnings there (``datetime.utcnow()``).
+* 3008 means salt==3008.4, not 3008.*: salt 3008.5 pins certifi>=2026.10.23,
+  which the package index here does not serve (it has 2026.10.19.post1).
+  salt 3008 needs timelib, which PyPI has only as an sdist: the golden root
+  gets gcc and python3-dev while pip compiles it, then purges them.
+* Debian 13 on the formula needs ``lookup: {python: {version: "3.13"}}``
+  until the formula has parameters for it (``kitchen_pillar`` adds it while
+  ``omero_web/parameters/osfinger/Debian-13.yaml`` is missing): without it
+  the IcePy state looks in python3.11's site-packages and reinstalls on
+  every apply.
+* Timings: debootstrap trixie 60 s; golden root 40-50 s (3006, 3007),
+  110 s (3008: gcc); cp313 IcePy wheel 455 s (build root copy, apt, compile
+  on 2 cores, check in the plain root).
 
 There is no Docker daemon on the project's machines, so kitchen-salt cannot
 run here. Instead a host is a debootstrapped Debian root, booted with
@@ -776,6 +803,10 @@ class Host:
             raise RuntimeError("in %s: %s exited %d\nstdout: %s\nstderr: %s" % (
                 self.name, " ".join(cmd), res.returncode, res.stdout[-4000:], res.stderr[-4000:]))
         return res
+
+    def kitchen_pillar(self, extra=None):
+        """kitchen_pillar() for this host's OS (the wheel for its python)."""
+        return kitchen_pillar(extra, os=self.os_name)
 
     def write_pillar(self, pillar, name="omero_web"):
         """Write ``pillar`` (a dict, or YAML text) as the host's only pillar."""
