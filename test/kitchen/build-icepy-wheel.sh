@@ -3,11 +3,38 @@
 #
 # Why: OMERO's prebuilt IcePy wheels live on GitHub release pages, which are
 # not reachable from this project's machines; PyPI only has the sdist, which
-# needs two one-line fixes to compile on Python >= 3.11 (src/Slice.cpp
-# includes <eval.h>, gone since 3.11; src/Util.cpp reads
-# PyThreadState->frame, replaced by PyThreadState_GetFrame).
+# is from 2017 and does not compile on today's Pythons as shipped.
+#
+# The fixes, each applied only when the python (or compiler) doing the build
+# needs it, so that a cp311 build gets exactly the first two:
+#
+#   Python >= 3.11  src/Slice.cpp includes <eval.h>, removed in 3.11; nothing
+#                   from it is used: drop the include.
+#   Python >= 3.11  src/Util.cpp reads PyThreadState->frame, which 3.11 made
+#                   opaque: PyThreadState_GetFrame(tstate) returns the same frame.
+#   Python >= 3.12  lib/Ice.py imports `imp` (removed in 3.12) for a single
+#                   imp.new_module(name): types.ModuleType(name) is the same.
+#   Python >= 3.13  PyEval_CallObject is gone (src/Types.cpp, src/Util.cpp):
+#                   PyObject_CallObject takes the same arguments.
+#   Python >= 3.13  PyObject_AsReadBuffer is gone (src/Types.cpp, twice): a
+#                   helper does what it did, through the buffer protocol
+#                   (PyObject_GetBuffer with PyBUF_SIMPLE, then PyBuffer_Release:
+#                   same pointer and length, same exception on failure).
+#   gcc >= 14       implicit function declarations are errors, and
+#                   src/ice/mcpp/system.c calls readlink() undeclared: mcpp's
+#                   configed.H (included by system.H) sets _POSIX_C_SOURCE 1
+#                   before the first system header, and glibc's <unistd.h>
+#                   declares readlink() only from POSIX.1-2001 on. Include
+#                   <unistd.h> first, before system.H, with glibc's default
+#                   features (after system.H it would not help).
+#
+# Each fix checks that it found what it replaces, so a different sdist fails
+# loudly instead of building something half-patched.
 #
 # Usage: build-icepy-wheel.sh [PYTHON] [OUTDIR]
+# Needs: PYTHON with venv and its development headers, g++, and the OpenSSL and
+# bzip2 headers (libssl-dev, libbz2-dev) IcePy links against (the kitchen runs it
+# inside a throwaway copy of the Debian root whose python the wheel is for).
 # Prints the wheel's path on the last line. Reuses an existing wheel in OUTDIR.
 set -euo pipefail
 PYTHON=${1:-python3}
@@ -19,24 +46,94 @@ if [ -n "$existing" ]; then
     echo "$existing"
     exit 0
 fi
+
+python_at_least() {  # python_at_least 3 13
+    "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (int(sys.argv[1]), int(sys.argv[2])) else 1)' "$1" "$2"
+}
+gcc_major=$(${CC:-gcc} -dumpversion | cut -d. -f1)
+
+# replace FILE SED-EXPRESSION WHAT: apply the edit, fail if it changed nothing.
+replace() {
+    local file=$1 expr=$2 what=$3
+    cp "$file" "$file.orig"
+    sed -i "$expr" "$file"
+    if cmp -s "$file" "$file.orig"; then
+        echo "build-icepy-wheel: patch '$what' found nothing to change in $file" >&2
+        exit 1
+    fi
+    rm "$file.orig"
+    echo ">>   $what ($file)" >&2
+}
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo ">> downloading zeroc-ice 3.6.5 sdist from PyPI" >&2
-"$PYTHON" -m pip download --quiet --no-deps --no-binary :all: -d "$work" "zeroc-ice==3.6.5" >&2
-tar -xzf "$work"/zeroc-ice-3.6.5.tar.gz -C "$work"
-src="$work/zeroc-ice-3.6.5"
-echo ">> patching for Python >= 3.11" >&2
-sed -i 's|^#include <eval.h>|// <eval.h> was removed in Python 3.11|' "$src/src/Slice.cpp"
-sed -i 's|PyThreadState_GET()->frame|PyThreadState_GetFrame(PyThreadState_GET())|g; s|tstate->frame|PyThreadState_GetFrame(tstate)|g' "$src/src/Util.cpp"
-grep -n 'frame' "$src/src/Util.cpp" | grep -v GetFrame | grep -- '->frame' >&2 && { echo "unpatched ->frame left in Util.cpp" >&2; exit 1; } || true
-# Build tools go in a throwaway venv, not into the caller's python.
+# Build tools go in a throwaway venv, not into the caller's python (which may
+# have no pip at all, as Debian's python3 without python3-pip).
 "$PYTHON" -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet wheel setuptools >&2
+echo ">> downloading zeroc-ice 3.6.5 sdist from PyPI" >&2
+"$work/venv/bin/pip" download --quiet --no-deps --no-binary :all: -d "$work" "zeroc-ice==3.6.5" >&2
+tar -xzf "$work"/zeroc-ice-3.6.5.tar.gz -C "$work"
+src="$work/zeroc-ice-3.6.5"
+cd "$src"
+
+echo ">> patching for $tag, gcc $gcc_major" >&2
+if python_at_least 3 11; then
+    replace src/Slice.cpp 's|^#include <eval.h>|// <eval.h> was removed in Python 3.11|' \
+        "Python 3.11: no <eval.h>"
+    replace src/Util.cpp 's|PyThreadState_GET()->frame|PyThreadState_GetFrame(PyThreadState_GET())|g; s|tstate->frame|PyThreadState_GetFrame(tstate)|g' \
+        "Python 3.11: PyThreadState_GetFrame"
+    if grep -n -- '->frame' src/Util.cpp >&2; then
+        echo "build-icepy-wheel: unpatched ->frame left in src/Util.cpp" >&2
+        exit 1
+    fi
+fi
+if python_at_least 3 12; then
+    replace lib/Ice.py 's|^import sys, string, imp, os,|import sys, string, types, os,|; s|imp\.new_module(|types.ModuleType(|g' \
+        "Python 3.12: types.ModuleType instead of imp"
+fi
+if python_at_least 3 13; then
+    replace src/Types.cpp 's|PyEval_CallObject(|PyObject_CallObject(|g' "Python 3.13: PyObject_CallObject"
+    replace src/Util.cpp 's|PyEval_CallObject(|PyObject_CallObject(|g' "Python 3.13: PyObject_CallObject"
+    # The helper goes after the file's `using namespace` lines, before its first use.
+    cat > "$work/as_read_buffer.cpp" <<'CPP'
+
+//
+// Python 3.13 removed PyObject_AsReadBuffer. This is what it did: get a
+// simple buffer, keep its pointer and length, release the view.
+//
+static int
+asReadBuffer(PyObject* obj, const void** buf, Py_ssize_t* len)
+{
+    Py_buffer view;
+    if(PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) != 0)
+    {
+        return -1;
+    }
+    *buf = view.buf;
+    *len = view.len;
+    PyBuffer_Release(&view);
+    return 0;
+}
+CPP
+    replace src/Types.cpp "/^using namespace IceUtilInternal;/r $work/as_read_buffer.cpp" \
+        "Python 3.13: asReadBuffer helper"
+    replace src/Types.cpp 's|PyObject_AsReadBuffer(p, |asReadBuffer(p, |g' \
+        "Python 3.13: buffer protocol instead of PyObject_AsReadBuffer"
+    if grep -n 'PyObject_AsReadBuffer(\|PyEval_CallObject(' src/*.cpp >&2; then
+        echo "build-icepy-wheel: calls removed in Python 3.13 left in src/" >&2
+        exit 1
+    fi
+fi
+if [ "$gcc_major" -ge 14 ]; then
+    replace src/ice/mcpp/system.c 's|^#include    "system.H"|#include    <unistd.h>      /* first, for readlink(): see build-icepy-wheel.sh */\n&|' \
+        "gcc 14: <unistd.h> first in mcpp's system.c"
+fi
+
 PYTHON="$work/venv/bin/python"
 jobs=$(nproc)
 total=$(find "$src/src" -name '*.cpp' | wc -l)
 echo ">> compiling $total C++ files with $jobs parallel jobs (about $((9 / jobs)) minutes)" >&2
-cd "$src"
 # setuptools compiles one extension's sources serially; IcePy is a single
 # extension of ~$total files, so compile them on a thread pool instead, and
 # report progress as we go.
