@@ -147,8 +147,9 @@ def redis_password(mapdata, secrets):
     None for a remote Redis (its own business) and a unix socket (mode 770,
     group redis: only the OMERO.web user reaches it).
     """
-    url = _section(mapdata, "sessions").get("redis_url")
-    if not _is_local_redis(url):
+    sessions = _section(mapdata, "sessions")
+    url = sessions.get("redis_url")
+    if sessions.get("redis_external") or not _is_local_redis(url):
         return None
     try:
         parts = urlsplit(url.strip())
@@ -497,7 +498,11 @@ def redis(mapdata, grains, secrets):
     default_port = _section(mapdata, "redis").get("default_port") or 6379
     sessions = _section(mapdata, "sessions")
     url = sessions.get("redis_url")
-    local = sessions.get("backend") == "redis" and _is_local_redis(url)
+    local = (
+        sessions.get("backend") == "redis"
+        and not sessions.get("redis_external")
+        and _is_local_redis(url)
+    )
     result = {
         "local": local,
         "port": None,

@@ -193,6 +193,7 @@ SCHEMA = {
             derives=("omero.web.caches", "omero.web.session_engine"),
         ),
         "redis_url": Key("redis_url", derives=("omero.web.caches",)),
+        "redis_external": _BOOL,
         "cookie_age": Key(
             "int", min=1, expected="a positive integer (seconds)", sets="omero.web.session_cookie_age"
         ),

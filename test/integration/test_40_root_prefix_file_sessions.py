@@ -56,3 +56,15 @@ def test_cors_allow_all(web):
 def test_apply_again_changes_nothing(web):
     result = web.apply()
     assert result.ok and result.changed == {}, result.summary()
+
+
+def test_file_sessions_live_in_omerodir_not_in_the_shared_tmp(web):
+    tmpdir = web.pillar["omerodir"] + "/var/tmp"
+    web.run(["bash", "-c", "rm -f %s/sessionid* /tmp/sessionid*" % tmpdir])
+    status, _, _ = web.http_get(web.base_url() + "/webclient/?bsession=no-such-session")
+    assert status in (200, 302)
+    found = web.run(["bash", "-c", "ls %s | grep -c '^sessionid' || true" % tmpdir]).stdout.strip()
+    assert int(found) >= 1
+    assert web.run(["bash", "-c", "ls /tmp | grep -c '^sessionid' || true"]).stdout.strip() == "0"
+    owner, mode = web.run(["stat", "-c", "%U %a", tmpdir]).stdout.split()
+    assert owner == web.pillar["user"] and mode == "700"

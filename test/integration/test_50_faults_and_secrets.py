@@ -65,6 +65,57 @@ def test_secret_key_is_never_shown(web):
     assert web.omero("config", "get", "omero.web.secret_key").stdout.strip() == SECRET
 
 
+def _leaks(web, secret):
+    """Files Salt keeps (logs, job cache, the returns in sls.p) that hold ``secret``."""
+    return web.run(["bash", "-c", "grep -rl -- %s /var/log/salt /var/cache/salt 2>/dev/null || true"
+                    % secret]).stdout.split()
+
+
+REDIS_SECRET = "r3dis-pw-that-must-never-be-printed-98765"
+
+
+def test_redis_url_password_is_never_shown(web):
+    """A password in sessions:redis_url: masked in the changes (the URL's other
+    parts shown), absent from every output at debug level, the job cache and
+    the logs; the local Redis requires it."""
+    overrides = {"sessions": {"redis_url": "redis://:%s@127.0.0.1:6379/0" % REDIS_SECRET}}
+    dry, _ = _apply_with(web, overrides, test=True)
+    real, _ = _apply_with(web, overrides)
+    assert dry.ok and real.ok, real.summary()
+    for run in (dry, real):
+        assert REDIS_SECRET not in run.proc.stdout + run.proc.stderr
+    changes = [st["changes"] for key, st in real.changed.items() if "omero_web-config" in key][0]
+    location = changes["omero.web.caches"]["new"]["default"]["LOCATION"]
+    assert location == "redis://:********@127.0.0.1:6379/0"
+    # a pillar secret is in Salt's compiled-state cache (root-only), as every
+    # rendered state argument is; nowhere else
+    assert _leaks(web, REDIS_SECRET) in ([], ["/var/cache/salt/minion/highstate.cache.p"])
+    ping = web.run(["redis-cli", "ping"], check=False).stdout
+    assert "NOAUTH" in ping, ping
+    assert web.run(["redis-cli", "ping"], env={"REDISCLI_AUTH": REDIS_SECRET}).stdout.strip() == "PONG"
+
+
+def test_generated_redis_password_is_nowhere(web):
+    """The password the formula generates for a local Redis is read at apply
+    time from a root-only file: not in any output, not even in Salt's
+    compiled-state cache."""
+    dry, _ = _apply_with(web, {}, test=True)
+    real, _ = _apply_with(web, {})
+    assert dry.ok and real.ok, real.summary()
+    assert web.run(["stat", "-c", "%a %U", "/etc/omero-web/redis-password"]).stdout.split() == [
+        "600", "root"]
+    password = web.run(["cat", "/etc/omero-web/redis-password"]).stdout.strip()
+    assert len(password) >= 32
+    for run in (dry, real):
+        assert password not in run.proc.stdout + run.proc.stderr
+    assert _leaks(web, password) == []
+    assert "NOAUTH" in web.run(["redis-cli", "ping"], check=False).stdout
+    assert web.run(["redis-cli", "ping"], env={"REDISCLI_AUTH": password}).stdout.strip() == "PONG"
+    # OMERO.web stores its sessions there (the apply's session check said so)
+    checks = [st for key, st in real.states.items() if "sessions_work" in key]
+    assert checks and "OMERO.web stores sessions" in checks[0]["comment"], checks
+
+
 def test_config_is_not_world_readable(web):
     omerodir = web.pillar["omerodir"]
     # an apply that writes config.xml, whatever ran before: a secret of this

@@ -55,11 +55,27 @@ def test_login_page_over_https_with_the_certificate(web):
     assert headers.get("Server") == "nginx"
 
 
-def test_http_redirects_to_https(web):
+def test_http_redirects_to_https_at_the_configured_name(web):
     status, headers, _ = web.http_get("http://127.0.0.1:%s%s/webclient/login/" % (
-        web.pillar["nginx"]["port"], web.pillar["prefix"]))
+        web.pillar["nginx"]["port"], web.pillar["prefix"]), headers={"Host": "evil.example.net"})
     assert status == 301
-    assert headers["Location"].startswith("https://")
+    # the configured server name, never the client's Host header
+    assert headers["Location"] == "https://%s%s/webclient/login/" % (
+        web.pillar["nginx"]["server_name"], web.pillar["prefix"])
+
+
+def test_tls_settings_and_root_owned_files(web):
+    conf = web.run(["cat", "/etc/nginx/conf.d/omero-web.conf"]).stdout
+    assert "ssl_session_tickets off;" in conf and "ssl_ciphers ECDHE-" in conf
+    assert "Strict-Transport-Security" not in conf  # opt-in
+    # the include with OMERO.web's locations is root's, outside OMERODIR
+    assert "include /etc/nginx/omero-web-location.include;" in conf
+    owner, mode = web.run(["stat", "-c", "%U %a", "/etc/nginx/omero-web-location.include"]).stdout.split()
+    assert owner == "root" and mode == "644"
+    # TLSv1.1 is refused
+    res = web.run(["bash", "-c", "echo | openssl s_client -connect 127.0.0.1:%d -tls1_1 2>&1 | "
+                                 "grep -c 'Cipher is (NONE)\\|alert\\|no protocols' || true" % TLS_PORT])
+    assert int(res.stdout.strip() or 0) >= 1
 
 
 def test_secure_settings_for_logins_behind_tls(web):
