@@ -4,7 +4,7 @@ Manage OMERO.web's configuration (``omero config``) and its nginx file.
 Uses the ``omero`` execution module of this formula. Every state accepts the
 ``user``, ``omerodir`` and ``venv`` of the execution module (default: pillar
 ``omero_web:*``, then the walkthrough's paths); ``nginx_config`` calls the
-omero user ``runas`` because ``user`` is the file's owner there.
+omero user ``omero_user`` because ``user`` is the file's owner there.
 
 .. code-block:: yaml
 
@@ -392,7 +392,7 @@ def nginx_config(
     user=None,
     group=None,
     mode="0644",
-    runas=None,
+    omero_user=None,
     omerodir=None,
     venv=None,
 ):
@@ -427,8 +427,10 @@ def nginx_config(
     user, group, mode : 0644
         Owner, group and mode of the file.
 
-    runas, omerodir, venv
+    omero_user, omerodir, venv
         The omero user, OMERODIR and venv (default: pillar ``omero_web:*``).
+        (Not ``runas``: Salt would run every command of the state as that
+        user, ``nginx -t`` included.)
 
     .. code-block:: yaml
 
@@ -442,7 +444,7 @@ def nginx_config(
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     kind = "nginx-location" if location_only else "nginx"
-    conn = {"user": runas, "omerodir": omerodir, "venv": venv}
+    conn = {"user": omero_user, "omerodir": omerodir, "venv": venv}
     try:
         resolved = __salt__["omero.paths"](**conn)
         version = __salt__["omero.version"](**conn)

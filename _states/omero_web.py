@@ -421,6 +421,14 @@ def nginx_running(name, enable=True):
         Enable it at boot.
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    if not _nginx():
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["changes"] = {name: {"action": "start", "why": "not installed yet"}}
+            ret["comment"] = "nginx would be started once it is installed"
+        else:
+            ret["comment"] = "nginx is not installed"
+        return ret
     try:
         ok, message = _nginx_test()
         if not ok:

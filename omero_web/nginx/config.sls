@@ -33,7 +33,7 @@ omero_web-nginx-config-omero-nginx_config:
     - user: root
     - group: root
     - mode: "0644"
-    - runas: {{ omero_web.user }}
+    - omero_user: {{ omero_web.user }}
     - omerodir: {{ omero_web.omerodir }}
     - venv: {{ omero_web.venv }}
     - require:
@@ -50,7 +50,7 @@ omero_web-nginx-config-omero-nginx_config:
     - user: root
     - group: root
     - mode: "0644"
-    - runas: {{ omero_web.user }}
+    - omero_user: {{ omero_web.user }}
     - omerodir: {{ omero_web.omerodir }}
     - venv: {{ omero_web.venv }}
     - require:

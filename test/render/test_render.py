@@ -210,7 +210,7 @@ def test_nginx_server_and_default_server_per_os(os_render):
     assert conf["name"] == "/etc/nginx/conf.d/omero-web.conf"
     assert conf["http"] == 80 and conf["servername"] == "omero.example.org"
     assert conf.get("location_only") in (None, False)
-    assert conf["runas"] == "omero-web"
+    assert conf["omero_user"] == "omero-web"
     assert render.args("omero_web-nginx-package-pkg-installed")["name"] == "nginx"
     group = render.args("omero_web-nginx-package-group-present")
     assert group["addusers"] == (["nginx"] if name in REDHAT else ["www-data"])
