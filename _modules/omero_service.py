@@ -55,7 +55,9 @@ def _show(name, *props):
 def running(name):
     """
     ``{"active", "main_pid", "started"}`` of the unit: whether it is active,
-    its main process and when that started (epoch seconds).
+    its main process and when the unit became active (epoch seconds): after
+    its start completed, since ``omero web start`` itself rewrites
+    config.xml while it starts.
 
     CLI Example:
 
@@ -63,10 +65,10 @@ def running(name):
 
         salt '*' omero_service.running omero-web
     """
-    values = _show(name, "ActiveState", "MainPID", "ExecMainStartTimestampMonotonic")
+    values = _show(name, "ActiveState", "MainPID", "ActiveEnterTimestampMonotonic")
     pid = int(values.get("MainPID") or 0)
     started = 0.0
-    monotonic = int(values.get("ExecMainStartTimestampMonotonic") or 0)
+    monotonic = int(values.get("ActiveEnterTimestampMonotonic") or 0)
     if monotonic:
         started = time.time() - (time.monotonic() - monotonic / 1e6)
     return {"active": values.get("ActiveState") == "active" and pid > 0, "main_pid": pid,

@@ -59,7 +59,8 @@ class KitchenHost(kitchen.Host):
 @pytest.fixture(scope="session")
 def host():
     reuse = os.environ.get("OMERO_WEB_REUSE_HOST")
-    h = KitchenHost(reuse or "omero-web-it")
+    # OMERO_WEB_IT_HOST and OMERO_WEB_PORT_OFFSET let two suites run side by side
+    h = KitchenHost(reuse or os.environ.get("OMERO_WEB_IT_HOST", "omero-web-it"))
     if reuse and h.running_pid():
         # Development: attach to a running host (e.g. `kitchen converge`).
         h.nspawn_pid = h.running_pid()

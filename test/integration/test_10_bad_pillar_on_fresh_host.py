@@ -7,6 +7,10 @@ user, no file under /opt, /etc/nginx or /etc/systemd/system).
 """
 import pytest
 
+import kitchen
+
+OFFSET = kitchen.port_offset()
+
 # (pillar overrides, text the error must contain)
 CASES = [
     ({"gunicorn": {"workers": 0}}, "omero_web:gunicorn:workers"),
@@ -20,7 +24,7 @@ CASES = [
     ({"prefix": "omero"}, "omero_web:prefix"),
     ({"prefix": "/omero/"}, "omero_web:prefix"),
     ({"nginx": {"port": 70000}}, "omero_web:nginx:port"),
-    ({"nginx": {"port": 4080}}, "omero_web:nginx:port"),
+    ({"nginx": {"port": 4080 + OFFSET}}, "omero_web:nginx:port"),
     ({"cors": {"allow_all": True}}, "omero_web:cors"),
     ({"server_list": [["localhost", "4064"]]}, "omero_web:server_list"),
     ({"config": {"omero.db.name": "x"}}, "omero_web:config"),

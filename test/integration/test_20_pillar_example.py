@@ -87,13 +87,14 @@ def test_sessions_and_cache_live_in_redis(web):
     assert caches["default"]["LOCATION"] == web.pillar["sessions"]["redis_url"].replace(
         "redis://", "redis://:%s@" % password)
     assert web.config("omero.web.session_engine") == "django.contrib.sessions.backends.cache"
-    web.run(["redis-cli", "flushall"], env={"REDISCLI_AUTH": password})
+    cli = ["redis-cli", "-p", str(int(web.pillar["sessions"]["redis_url"].split(":")[2].split("/")[0]))]
+    web.run(cli + ["flushall"], env={"REDISCLI_AUTH": password})
     # Without an OMERO.server no login succeeds, but a request carrying an
     # OMERO session key (?bsession=) makes OMERO.web store its connector in
     # the Django session: that session must land in Redis.
     status, _, _ = web.http_get(web.base_url() + "/webclient/?bsession=no-such-session")
     assert status in (200, 302)
-    keys = web.run(["redis-cli", "--scan"], env={"REDISCLI_AUTH": password}).stdout.split()
+    keys = web.run(cli + ["--scan"], env={"REDISCLI_AUTH": password}).stdout.split()
     assert any("django.contrib.sessions.cache" in k for k in keys), keys
 
 

@@ -78,7 +78,8 @@ def test_redis_url_password_is_never_shown(web):
     """A password in sessions:redis_url: masked in the changes (the URL's other
     parts shown), absent from every output at debug level, the job cache and
     the logs; the local Redis requires it."""
-    overrides = {"sessions": {"redis_url": "redis://:%s@127.0.0.1:6379/0" % REDIS_SECRET}}
+    port = 6379 + kitchen.port_offset()
+    overrides = {"sessions": {"redis_url": "redis://:%s@127.0.0.1:%d/0" % (REDIS_SECRET, port)}}
     dry, _ = _apply_with(web, overrides, test=True)
     real, _ = _apply_with(web, overrides)
     assert dry.ok and real.ok, real.summary()
@@ -86,13 +87,14 @@ def test_redis_url_password_is_never_shown(web):
         assert REDIS_SECRET not in run.proc.stdout + run.proc.stderr
     changes = [st["changes"] for key, st in real.changed.items() if "omero_web-config" in key][0]
     location = changes["omero.web.caches"]["new"]["default"]["LOCATION"]
-    assert location == "redis://:********@127.0.0.1:6379/0"
+    assert location == "redis://:********@127.0.0.1:%d/0" % port
     # a pillar secret is in Salt's compiled-state cache (root-only), as every
     # rendered state argument is; nowhere else
     assert _leaks(web, REDIS_SECRET) in ([], ["/var/cache/salt/minion/highstate.cache.p"])
-    ping = web.run(["redis-cli", "ping"], check=False).stdout
+    ping = web.run(["redis-cli", "-p", str(port), "ping"], check=False).stdout
     assert "NOAUTH" in ping, ping
-    assert web.run(["redis-cli", "ping"], env={"REDISCLI_AUTH": REDIS_SECRET}).stdout.strip() == "PONG"
+    assert web.run(["redis-cli", "-p", str(port), "ping"],
+                   env={"REDISCLI_AUTH": REDIS_SECRET}).stdout.strip() == "PONG"
 
 
 def test_generated_redis_password_is_nowhere(web):
@@ -109,8 +111,10 @@ def test_generated_redis_password_is_nowhere(web):
     for run in (dry, real):
         assert password not in run.proc.stdout + run.proc.stderr
     assert _leaks(web, password) == []
-    assert "NOAUTH" in web.run(["redis-cli", "ping"], check=False).stdout
-    assert web.run(["redis-cli", "ping"], env={"REDISCLI_AUTH": password}).stdout.strip() == "PONG"
+    port = str(6379 + kitchen.port_offset())
+    assert "NOAUTH" in web.run(["redis-cli", "-p", port, "ping"], check=False).stdout
+    assert web.run(["redis-cli", "-p", port, "ping"],
+                   env={"REDISCLI_AUTH": password}).stdout.strip() == "PONG"
     # OMERO.web stores its sessions there (the apply's session check said so)
     checks = [st for key, st in real.states.items() if "sessions_work" in key]
     assert checks and "OMERO.web stores sessions" in checks[0]["comment"], checks

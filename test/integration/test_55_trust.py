@@ -5,7 +5,6 @@ notices when it is wrong, Django's allowed hosts, nothing lost between runs
 deletes only what the formula made.
 """
 import re
-import time
 
 import pytest
 
@@ -83,10 +82,11 @@ def test_the_service_user_cannot_change_what_nginx_loads(web):
 
 
 def test_local_redis_requires_a_password_and_a_wrong_one_fails_the_apply(web):
-    assert "NOAUTH" in web.run(["redis-cli", "ping"], check=False).stdout
+    port = 6379 + kitchen.port_offset()
+    assert "NOAUTH" in web.run(["redis-cli", "-p", str(port), "ping"], check=False).stdout
     # OMERO.web pointed at that Redis (as an external one) with a wrong password
     _pillar(web, {"sessions": {"redis_external": True,
-                               "redis_url": "redis://:not-the-password@127.0.0.1:6379/0"},
+                               "redis_url": "redis://:not-the-password@127.0.0.1:%d/0" % port},
                   "service": {"healthcheck": {"timeout": 30}}})
     result = web.apply()
     assert not result.ok

@@ -13,7 +13,7 @@ import pytest
 
 import kitchen
 
-TLS_PORT = 443
+TLS_PORT = 443 + kitchen.port_offset()
 
 
 @pytest.fixture(scope="module")

@@ -931,9 +931,35 @@ def kitchen_pillar(extra=None, os=None):  # noqa: A002 - kitchen_pillar(os="debi
         # Until the formula has its own parameters for this OS, tell it which
         # python the OS has (python:version locates the venv's site-packages).
         _deep_merge(web, {"lookup": {"python": {"version": release.python_version}}})
+    shift_ports(web, port_offset())
     if extra:
         _deep_merge(web, extra)
     return pillar
+
+
+def port_offset():
+    """OMERO_WEB_PORT_OFFSET: added to pillar.example's ports, so that several
+    kitchen hosts (they share this machine's network) can run side by side."""
+    value = os.environ.get("OMERO_WEB_PORT_OFFSET", "0")
+    if not value.isdigit() or int(value) > 50000:
+        raise KitchenError("OMERO_WEB_PORT_OFFSET must be a number of at most 50000, got %r" % value)
+    return int(value)
+
+
+def shift_ports(web, offset):
+    """pillar.example's nginx, gunicorn and Redis ports, plus ``offset``."""
+    if not offset:
+        return web
+    nginx = web.setdefault("nginx", {})
+    nginx["port"] = int(nginx.get("port", 80)) + offset
+    gunicorn = web.setdefault("gunicorn", {})
+    gunicorn["port"] = int(gunicorn.get("port", 4080)) + offset
+    sessions = web.setdefault("sessions", {})
+    url = sessions.get("redis_url")
+    if url and url.startswith("redis://127.0.0.1:"):
+        port = int(url.split(":")[2].split("/")[0])
+        sessions["redis_url"] = url.replace(":%d/" % port, ":%d/" % (port + offset), 1)
+    return web
 
 
 def _formula_has_parameters(release):
