@@ -325,6 +325,34 @@ def _plan(properties, appends, removals, unsets, prune, prune_prefix, user, omer
     return changes, (user, omerodir, venv)
 
 
+#: Where the formula notes when it last changed a config.xml. The file's own
+#: mtime says nothing: OMERO.web's processes rewrite config.xml whenever they
+#: read it (each gunicorn worker, `omero web start`).
+WRITES_DIR = "/run/omero-web-formula"
+
+
+def written_at(omerodir):
+    """When the formula last changed ``$OMERODIR``'s config.xml (epoch seconds; 0: unknown)."""
+    try:
+        return os.stat(_write_note(omerodir)).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _write_note(omerodir):
+    tag = hashlib.sha256(os.path.normpath(omerodir).encode("utf-8")).hexdigest()[:12]
+    return os.path.join(WRITES_DIR, "config-written-" + tag)
+
+
+def _note_write(omerodir):
+    try:
+        os.makedirs(WRITES_DIR, mode=0o700, exist_ok=True)
+        with open(_write_note(omerodir), "w", encoding="utf-8") as handle:
+            handle.write(omerodir + "\n")
+    except OSError as exc:  # not root (the functional tests): nothing owes a restart then
+        log.debug("omero: cannot note the config write in %s: %s", WRITES_DIR, exc)
+
+
 def config_plan(properties=None, appends=None, removals=None, unsets=None, prune=False,
                 prune_prefix="omero.web.", user=None, omerodir=None, venv=None):
     """
@@ -402,6 +430,7 @@ def config_batch(properties=None, appends=None, removals=None, unsets=None, prun
     }
     _run_script("write_config", request, user, omerodir, venv,
                 what="omero config (batch write)", quiet=True)
+    _note_write(omerodir)
     after = _xml("read")(omerodir)
     wrong = sorted(key for key, (_, new) in changes.items() if after.get(key) != new)
     if wrong:

@@ -94,8 +94,10 @@ def _mtime(*paths):
 def on_disk(omerodir, venv, unit_file):
     """
     What a process started now would read: ``config`` (digests of
-    config.xml's properties), ``venv`` and ``unit`` digests, and ``mtime``
-    (the newest of config.xml, the venv's site-packages and the unit).
+    config.xml's properties), ``venv`` and ``unit`` digests, and ``mtime``:
+    the newest of the formula's last change of config.xml (not the file's
+    own mtime: OMERO.web's processes rewrite it as they read it), the
+    venv's site-packages and the unit.
 
     CLI Example:
 
@@ -114,7 +116,7 @@ def on_disk(omerodir, venv, unit_file):
         "config": _svc("config_digests")(config),
         "venv": _venv_digest(venv),
         "unit": unit,
-        "mtime": _mtime(__utils__["omero_web_configxml.path"](omerodir), unit_file, *site),
+        "mtime": max(_mtime(unit_file, *site), __salt__["omero.written_at"](omerodir)),
     }
 
 
