@@ -30,7 +30,7 @@ ROOT = "omero_web"
 #: ``__utils__``: these are handed to it).
 _DERIVE_USES = {
     "omero_web_schema": ("direct_properties", "owned_properties", "version_spec", "join_specifiers"),
-    "omero_web_secrets": ("is_secret", "ref", "refs"),
+    "omero_web_secrets": ("is_secret_key", "ref", "refs"),
 }
 
 

@@ -343,12 +343,15 @@ def ownership(properties, appends, schema):
 
 
 def secret_keys(mapdata, properties, appends, secrets):
-    """The properties whose values are secrets, by the one rule (omero_web_secrets)."""
+    """
+    The properties secret by name (the one rule: known secret properties and
+    pillar ``secret_keys``), whose whole values are masked. A URL password in
+    any other value is masked where it stands by the same rule, the rest of
+    the value shown.
+    """
     extra = mapdata.get("secret_keys") or ()
-    is_secret = secrets.is_secret
     return sorted(
-        {key for key, value in properties.items() if is_secret(key, value, extra)}
-        | {key for key, value in appends.items() if is_secret(key, value, extra)}
+        {key for key in list(properties) + list(appends) if secrets.is_secret_key(key, extra)}
         | set(extra)
     )
 

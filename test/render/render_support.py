@@ -80,6 +80,45 @@ OSES = {
         "osrelease": "24.04",
         "selinux": {"enabled": False, "enforced": "Disabled"},
     },
+    "ubuntu2604": {
+        "os": "Ubuntu",
+        "os_family": "Debian",
+        "osfinger": "Ubuntu-26.04",
+        "osmajorrelease": 26,
+        "osrelease": "26.04",
+        "selinux": {"enabled": False, "enforced": "Disabled"},
+    },
+    "debian13": {
+        "os": "Debian",
+        "os_family": "Debian",
+        "osfinger": "Debian-13",
+        "osmajorrelease": 13,
+        "osrelease": "13",
+        "selinux": {"enabled": False, "enforced": "Disabled"},
+    },
+    "rocky10": {
+        "os": "Rocky",
+        "os_family": "RedHat",
+        "osfinger": "Rocky Linux-10",
+        "osmajorrelease": 10,
+        "osrelease": "10.0",
+        "selinux": {"enabled": True, "enforced": "Enforcing"},
+    },
+    "alma10": {
+        "os": "AlmaLinux",
+        "os_family": "RedHat",
+        "osfinger": "AlmaLinux-10",
+        "osmajorrelease": 10,
+        "osrelease": "10.0",
+        "selinux": {"enabled": True, "enforced": "Enforcing"},
+    },
+}
+
+#: Platforms with no published IcePy wheel: their renders name a wheel built
+#: with test/kitchen/build-icepy-wheel.sh, as a site there must.
+BUILT_WHEELS = {
+    "debian13": "/srv/wheels/zeroc_ice-3.6.5-cp313-cp313-linux_x86_64.whl",
+    "ubuntu2604": "/srv/wheels/zeroc_ice-3.6.5-cp314-cp314-linux_x86_64.whl",
 }
 COMMON_GRAINS = {"num_cpus": 2, "kernel": "Linux", "init": "systemd"}
 
@@ -90,7 +129,10 @@ DELETE = "__delete__"
 #: OS renders use pillar.example as it is, and render SLS (the formula, its
 #: clean.sls and the map dump); the variants render omero_web only, unless
 #: they say otherwise.
-VARIANTS = {name: (name, {}, SLS) for name in OSES}
+VARIANTS = {
+    name: (name, {"ice": {"wheel": BUILT_WHEELS[name]}} if name in BUILT_WHEELS else {}, SLS)
+    for name in OSES
+}
 VARIANTS.update(
     {
         "prefix_unset": ("debian12", {"prefix": DELETE}),
@@ -161,6 +203,8 @@ VARIANTS.update(
         "selinux_unmanaged": ("centos7", {"selinux": {"manage": False}}),
         "clean_pkgs": ("centos7", {"clean": {"pkgs": True}}, "omero_web.clean"),
         "bad_workers": ("debian12", {"gunicorn": {"workers": -1}}, "omero_web.config"),
+        # no wheel known for the platform, none in pillar: the render says so
+        "no_wheel_ubuntu2604": ("ubuntu2604", {}, "omero_web.venv"),
         "typo_key": ("debian12", {"gunicron": {"workers": 2}}, "omero_web.config"),
         "tofs": (
             "rocky9",

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from render_support import OSES, REPO, pillar_example
+from render_support import BUILT_WHEELS, OSES, REPO, pillar_example
 
 WALKTHROUGH_CENTOS7_WHEEL = (
     "https://github.com/ome/zeroc-ice-py-centos7/releases/download/0.2.1/"
@@ -19,11 +19,24 @@ PYTHON = {
     "centos7": "3.6",
     "rocky9": "3.9",
     "alma9": "3.9",
+    "rocky10": "3.12",
+    "alma10": "3.12",
     "debian12": "3.11",
+    "debian13": "3.13",
     "ubuntu2204": "3.10",
     "ubuntu2404": "3.12",
+    "ubuntu2604": "3.14",
 }
-REDHAT = {"centos7", "rocky9", "alma9"}
+REDHAT = {"centos7", "rocky9", "alma9", "rocky10", "alma10"}
+#: The local Redis's package, unit, config file and group per platform (EL10:
+#: Valkey, Redis's BSD-licensed fork, in place of Redis).
+REDIS = {
+    "centos7": ("redis", "redis", "/etc/redis.conf", "redis"),
+    "rocky9": ("redis", "redis", "/etc/redis/redis.conf", "redis"),
+    "alma9": ("redis", "redis", "/etc/redis/redis.conf", "redis"),
+    "rocky10": ("valkey", "valkey", "/etc/valkey/valkey.conf", "valkey"),
+    "alma10": ("valkey", "valkey", "/etc/valkey/valkey.conf", "valkey"),
+}
 SECRET = pillar_example()["omero_web"]["config"]["omero.web.secret_key"]
 
 VENV = "omero_web-venv-omero_venv-present"
@@ -40,14 +53,7 @@ REDIS_PKG = "omero_web-redis-package-pkg-installed"
 REDIS_CONF_STATE = "omero_web-redis-config-omero_web-redis_directives"
 REDIS_RESET = "omero_web-redis-service-cmd-run"
 REDIS_SERVICE = "omero_web-redis-service-service-running"
-REDIS_CONF = {
-    "centos7": "/etc/redis.conf",
-    "rocky9": "/etc/redis/redis.conf",
-    "alma9": "/etc/redis/redis.conf",
-    "debian12": "/etc/redis/redis.conf",
-    "ubuntu2204": "/etc/redis/redis.conf",
-    "ubuntu2404": "/etc/redis/redis.conf",
-}
+REDIS_CONF = {name: REDIS.get(name, (None, None, "/etc/redis/redis.conf"))[2] for name in PYTHON}
 
 
 def _props(render):
@@ -120,6 +126,19 @@ def test_python_venv_and_icepy_wheel_per_os(os_render):
     assert re.search(r"/zeroc_ice-3\.6\.5-{0}-{0}m?-".format(tag), wheel), wheel
     if name == "centos7":
         assert wheel == WALKTHROUGH_CENTOS7_WHEEL
+    if name in ("rocky10", "alma10", "ubuntu2404"):
+        # Glencoe's generic wheel for cp312 (manylinux_2_28)
+        assert wheel.endswith("cp312-cp312-manylinux_2_28_x86_64.whl"), wheel
+    if name in BUILT_WHEELS:
+        # no published wheel: the one a site builds (the render's pillar names it)
+        assert wheel == BUILT_WHEELS[name]
+
+
+def test_platforms_without_a_published_wheel_say_so(renders):
+    render = renders["no_wheel_ubuntu2604"]
+    assert not render.ok
+    assert "omero_web:ice:wheel: required: no IcePy wheel is known for this platform" in (
+        "\n".join(str(e) for e in render.errors))
 
 
 def test_no_costly_run_checks(os_render):
@@ -182,8 +201,10 @@ def test_selinux_only_on_redhat_with_selinux_enabled(os_render):
 
 def test_local_redis_per_os(os_render):
     name, render = os_render
-    expected = "redis" if name in REDHAT else "redis-server"
-    assert render.args(REDIS_PKG)["name"] == expected
+    pkg, unit, _, group = REDIS.get(name, ("redis-server", "redis-server", None, "redis"))
+    expected = unit
+    assert render.args(REDIS_PKG)["name"] == pkg
+    assert render.mapdata["redis"]["group"] == group
     service = render.args(REDIS_SERVICE)
     assert service["name"] == expected and service["enable"] is True
     assert expected + ".service" in render.args(UNIT)["context"]["after"]

@@ -298,11 +298,16 @@ def test_bad_redis_port_derives_no_port():
     assert result["redis"]["port"] is None
 
 
-def test_redis_url_with_password_makes_caches_secret():
+def test_redis_url_with_password_is_masked_where_it_stands(utils):
     result = derive(
         mapdata(sessions={"backend": "redis", "redis_url": "redis://:s3cr3t@redis.example.org/0"})
     )
-    assert "omero.web.caches" in result["secret_keys"]
+    # not secret by name: its URL's password is masked by the value rule
+    assert "omero.web.caches" not in result["secret_keys"]
+    caches = result["properties"]["omero.web.caches"]
+    assert utils["omero_web_secrets.mask_value"]("omero.web.caches", caches) == {
+        "default": {"BACKEND": "django_redis.cache.RedisCache",
+                    "LOCATION": "redis://:********@redis.example.org/0"}}
     assert result["redis"]["local"] is False
 
 
@@ -686,7 +691,7 @@ def test_no_server_tokens_without_generated_server(nginx):
     assert NGINX_EXTRA not in derive(mapdata(nginx=nginx))["properties"]
 
 
-def test_any_property_with_a_url_password_is_secret():
+def test_a_url_password_in_any_property_is_not_a_secret_key():
     result = derive(
         mapdata(
             sessions={"backend": "file"},
@@ -698,8 +703,8 @@ def test_any_property_with_a_url_password_is_secret():
             },
         )
     )
-    assert "omero.web.caches" in result["secret_keys"]
-    assert "omero.web.sharing.opengraph" not in result["secret_keys"]
+    # secret by value, not by name: masked where the password stands
+    assert result["secret_keys"] == ["omero.web.secret_key"]
 
 
 def test_secret_keys_by_the_one_rule():
@@ -832,7 +837,7 @@ def test_pillar_redis_password_is_used_and_secret():
     assert result["redis"]["password_file"] is None
     location = result["properties"]["omero.web.caches"]["default"]["LOCATION"]
     assert location == "redis://:from-pillar-123@127.0.0.1:6379/0"
-    assert "omero.web.caches" in result["secret_keys"]
+    assert "from-pillar-123" not in str(FORMULA.secrets.mask_deep(result))
 
 
 @pytest.mark.parametrize(
