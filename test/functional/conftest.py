@@ -243,7 +243,7 @@ def minion_python():
     the modules run, as on a real minion.
     """
     saved = sys.executable
-    if not os.access(saved, os.X_OK) or saved.startswith("/root/"):
+    if not os.access(saved, os.X_OK) or os.path.realpath(saved).startswith("/root/"):
         sys.executable = VENV_PYTHON
     yield sys.executable
     sys.executable = saved
