@@ -5,9 +5,9 @@ pillar and derive what the states apply from it.
 Thin over the formula's utility modules (``_utils/``, synced with the rest
 by ``saltutil.sync_all``): the pillar schema (``omero_web_schema``), the
 derivation (``omero_web_derive``) and the secret rule
-(``omero_web_secrets``). Validation adds what only the minion can know,
-read without changing anything: its existing accounts and units, and
-``systemd-analyze calendar``.
+(``omero_web_secrets``) and validation (``omero_web_validate``). Validation
+adds what only the minion can know, read without changing anything: its
+existing accounts and units, and ``systemd-analyze calendar``.
 
 .. code-block:: jinja
 
@@ -26,23 +26,24 @@ __virtualname__ = "omero_web"
 ROOT = "omero_web"
 
 
-#: What derive uses of the other utility modules (utility modules get no
-#: ``__utils__``: these are handed to it).
-_DERIVE_USES = {
-    "omero_web_schema": ("direct_properties", "owned_properties", "version_spec", "join_specifiers"),
+#: What derive and validation use of the other utility modules (utility
+#: modules get no ``__utils__``: these are handed to them).
+_USES = {
+    "omero_web_schema": ("table", "direct_properties", "owned_properties", "version_spec",
+                         "join_specifiers"),
     "omero_web_secrets": ("is_secret_key", "ref", "refs"),
 }
 
 
 def _module(name):
-    """Utility module ``name`` as an object with the functions derive uses, resolved here."""
+    """Utility module ``name`` as an object with the functions the others use, resolved here."""
     return types.SimpleNamespace(
-        **{function: __utils__[name + "." + function] for function in _DERIVE_USES[name]}
+        **{function: __utils__[name + "." + function] for function in _USES[name]}
     )
 
 
 def __virtual__():
-    if "omero_web_schema.errors" not in __utils__:
+    if "omero_web_validate.errors" not in __utils__:
         return (
             False,
             "omero_web: the formula's _utils/ are not synced (run saltutil.sync_all)",
@@ -64,7 +65,7 @@ def errors(mapdata, pillar=None, known_keys=None):  # pylint: disable=unused-arg
     if pillar is None:
         pillar = (globals().get("__pillar__") or {}).get(ROOT)
     mask = __utils__["omero_web_secrets.mask_urls"]
-    problems = __utils__["omero_web_schema.errors"](mapdata, pillar)
+    problems = __utils__["omero_web_validate.errors"](mapdata, pillar, _module("omero_web_schema"))
     if not problems and isinstance(mapdata, dict):
         problems = _host_problems(mapdata)
     return [mask(problem) for problem in problems]

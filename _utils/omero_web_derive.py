@@ -418,7 +418,6 @@ def nginx(mapdata, properties):
     ``prefix_locations`` and ``location`` (``/`` or the prefix).
     """
     section = _section(mapdata, "nginx")
-    omerodir = str(mapdata.get("omerodir") or "").rstrip("/")
     conf_dir = str(section.get("conf_dir") or "/etc/nginx/conf.d").rstrip("/")
     conf_file = str(section.get("conf_file") or "omero-web.conf")
     base = conf_file[: -len(".conf")] if conf_file.endswith(".conf") else conf_file

@@ -127,7 +127,7 @@ def load_settings(request, marker):
     import sys
 
     try:
-        import omeroweb.settings  # noqa: F401 pylint: disable=unused-import
+        import omeroweb.settings  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
     except Exception as exc:  # pylint: disable=broad-except
         sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
         sys.exit(1)

@@ -40,6 +40,7 @@ _FILES = {
     "omero_venv_state": "_states/omero_venv.py",
     "omero_web_state": "_states/omero_web.py",
     "schema": "_utils/omero_web_schema.py",
+    "validate": "_utils/omero_web_validate.py",
     "secrets": "_utils/omero_web_secrets.py",
     "configxml": "_utils/omero_web_configxml.py",
     "derive": "_utils/omero_web_derive.py",
