@@ -71,19 +71,8 @@ def _keys(changes):
     return ", ".join(sorted(changes))
 
 
-def _manage(
-    name,
-    properties=None,
-    appends=None,
-    removals=None,
-    unsets=None,
-    prune=False,
-    prune_prefix="omero.web.",
-    secret_keys=None,
-    user=None,
-    omerodir=None,
-    venv=None,
-):
+def _manage(name, properties=None, appends=None, removals=None, unsets=None, prune=False,
+            prune_prefix="omero.web.", secret_keys=None, user=None, omerodir=None, venv=None):
     """
     check (in-process plan) -> test -> one batch write -> re-read.
     """

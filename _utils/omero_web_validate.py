@@ -597,34 +597,22 @@ def _rule_worker_class_options(ctx, problems):
     effective = worker_class if worker_class in classes else None
     if worker_class is None:
         effective = "sync"
-    if effective == "gevent" and raw.get("threads") is not None:
-        problems.append(
-            (
-                ("gunicorn", "threads"),
-                'only applies to sync workers, but worker_class is "gevent" '
-                "(use worker_connections, or remove threads)",
-            )
-        )
-    if effective == "sync" and raw.get("worker_connections") is not None:
-        problems.append(
-            (
-                ("gunicorn", "worker_connections"),
-                'only applies to gevent workers, but worker_class is "sync" '
-                "(use threads, or set worker_class: gevent)",
-            )
-        )
+    # (an option of the other worker class, what to do instead)
+    wrong = {
+        "gevent": ("threads", "sync", "use worker_connections, or remove threads"),
+        "sync": ("worker_connections", "gevent", "use threads, or set worker_class: gevent"),
+    }.get(effective)
+    if wrong and raw.get(wrong[0]) is not None:
+        option, other, advice = wrong
+        problems.append((("gunicorn", option), 'only applies to {} workers, but worker_class is "{}" ({})'
+                         .format(other, effective, advice)))
 
 
 def _rule_cors(ctx, problems):
     cors = _section(ctx.mapdata, "cors")
     if cors.get("allow_all") is True and cors.get("whitelist"):
-        problems.append(
-            (
-                ("cors", "allow_all"),
-                "allow_all: true and a non-empty cors:whitelist exclude each other; "
-                "use one of them",
-            )
-        )
+        problems.append((("cors", "allow_all"), "allow_all: true and a non-empty cors:whitelist "
+                                                "exclude each other; use one of them"))
 
 
 def _rule_nginx(ctx, problems):

@@ -11,7 +11,7 @@ test/integration/test_10_bad_pillar_on_fresh_host.py).
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from unit_support import FORMULA, build, run_all
+from unit_support import FORMULA, build, omero_web_dunders
 
 omero_web = FORMULA.omero_web
 schema = FORMULA.schema
@@ -100,15 +100,7 @@ CASES = _cases()
 
 @pytest.fixture
 def configure_loader_modules(utils):
-    return {
-        omero_web: {
-            "__grains__": {"num_cpus": 2, "os_family": "Debian"},
-            "__pillar__": {},
-            "__opts__": {},
-            "__utils__": utils,
-            "__salt__": {"cmd.run_all": run_all},
-        }
-    }
+    return {omero_web: omero_web_dunders(utils)}
 
 
 def _overrides(path, value):

@@ -14,7 +14,7 @@ import pathlib
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from unit_support import FORMULA, PARAMETERS, build, defaults, run_all, salt_merge
+from unit_support import FORMULA, PARAMETERS, build, defaults, omero_web_dunders, salt_merge
 
 omero_web = FORMULA.omero_web
 SECRET = "change-me-to-a-long-random-string"
@@ -36,15 +36,7 @@ def failure(overrides):
 
 @pytest.fixture
 def configure_loader_modules(utils):
-    return {
-        omero_web: {
-            "__grains__": {"num_cpus": 2, "os_family": "Debian"},
-            "__pillar__": {},
-            "__opts__": {},
-            "__utils__": utils,
-            "__salt__": {"cmd.run_all": run_all},
-        }
-    }
+    return {omero_web: omero_web_dunders(utils)}
 
 
 # --------------------------------------------------------------------------

@@ -220,3 +220,14 @@ def run_all(cmd, python_shell=False, ignore_retcode=False, output_loglevel=None,
     assert python_shell is False and isinstance(cmd, list)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     return {"retcode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def omero_web_dunders(utils):
+    """The ``omero_web`` execution module's dunders for the validation tests."""
+    return {
+        "__grains__": {"num_cpus": 2, "os_family": "Debian"},
+        "__pillar__": {},
+        "__opts__": {},
+        "__utils__": utils,
+        "__salt__": {"cmd.run_all": run_all},
+    }
