@@ -4,6 +4,18 @@
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as omero_web without context %}
+{%- set nginx = omero_web.nginx %}
+{#- The steps that have states here (Salt 3008 refuses a requisite on an sls
+    without any). #}
+{%- set steps = ["package"] %}
+{%- if nginx.disable_default_server and (nginx.default_server.sed_files
+      or nginx.default_server.rename or nginx.default_server.remove) %}
+{%-   do steps.append("default_server") %}
+{%- endif %}
+{%- if omero_web.derived.nginx.tls %}
+{%-   do steps.append("tls") %}
+{%- endif %}
+{%- do steps.append("config") %}
 
 include:
   - {{ tplroot }}.nginx.package
@@ -18,7 +30,6 @@ omero_web-nginx-service-omero_web-nginx_running:
   omero_web.nginx_running:
     - name: {{ omero_web.nginx.service }}
     - require:
-      - sls: {{ tplroot }}.nginx.package
-      - sls: {{ tplroot }}.nginx.default_server
-      - sls: {{ tplroot }}.nginx.tls
-      - sls: {{ tplroot }}.nginx.config
+{%- for step in steps %}
+      - sls: {{ tplroot }}.nginx.{{ step }}
+{%- endfor %}

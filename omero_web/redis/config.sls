@@ -35,7 +35,9 @@ omero_web-redis-config-omero_web-redis_directives:
         port: {{ redis.default_port }}
     - require:
       - sls: {{ tplroot }}.redis.package
+{%- if redis.password_file %}
       - sls: {{ tplroot }}.redis.password
+{%- endif %}
 {%- endif %}
 {%- if redis.socket %}
 

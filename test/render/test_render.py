@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from render_support import BUILT_WHEELS, OSES, REPO, pillar_example
+from render_support import BUILT_WHEELS, OSES, REPO, VARIANTS, pillar_example
 
 WALKTHROUGH_CENTOS7_WHEEL = (
     "https://github.com/ome/zeroc-ice-py-centos7/releases/download/0.2.1/"
@@ -256,8 +256,10 @@ def test_nginx_server_and_default_server_per_os(os_render):
     # differs from what it loaded; each nginx file is tested before it stays
     nginx = render.state(NGINX_SERVICE)
     assert nginx["fun"] == "omero_web.nginx_running"
+    # only the steps that have states (Salt 3008 refuses a requisite on an
+    # sls without any): no TLS here
     assert nginx["args"]["require"] == [{"sls": "omero_web.nginx." + step} for step in
-                                        ("package", "default_server", "tls", "config")]
+                                        ("package", "default_server", "config")]
     # generated from validated properties only, in a throwaway OMERODIR
     assert conf["properties"]["omero.web.static_root"] == "/opt/omero/web/omero-web/var/static"
     assert set(conf["properties"]) == {
@@ -721,3 +723,20 @@ def test_templates_can_be_overridden(variant):
         "salt://site-files/alt/Debian/omero-web-healthcheck.py.jinja",
         "salt://site-files/alt/common/omero-web-healthcheck.py.jinja",
     ]
+
+REQUISITES = ("require", "watch", "onchanges", "onfail", "prereq", "require_in", "watch_in",
+              "onchanges_in", "listen")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in VARIANTS if not n.startswith(("bad_", "typo_", "no_wheel"))))
+def test_sls_requisites_name_sls_files_that_have_states(renders, name):
+    """Salt 3008 refuses a requisite on an sls without states (3006/3007 let it
+    pass): every `- sls:` requisite of every render names one that has some."""
+    render = renders[name]
+    assert render.ok, render.errors[:1]
+    with_states = {state["sls"] for state in render.states.values()}
+    for sid, state in render.states.items():
+        for kind in REQUISITES:
+            for req in state["args"].get(kind) or []:
+                if isinstance(req, dict) and "sls" in req:
+                    assert req["sls"] in with_states, (sid, kind, req["sls"])
