@@ -237,6 +237,11 @@ SCHEMA = {
         "max_body_size": Key("nginx_size"),
         "location_only": _BOOL,
         "disable_default_server": _BOOL,
+        # pages that load fast (_utils/omero_web_nginx.py)
+        "gzip": Key("gzip"),
+        "static_max_age": Key("int", min=0, expected="an integer >= 0 (seconds)"),
+        "static_unversioned_max_age": Key("int", min=0, expected="an integer >= 0 (seconds)"),
+        "upstream_keepalive": Key("int", min=0, max=1024, expected="an integer 0-1024"),
         "tls": {
             "cert": Key("source", derives=("omero.web.secure", "omero.web.session_cookie_secure",
                                            "omero.web.csrf_cookie_secure")),
@@ -565,6 +570,11 @@ def _kind_nginx_size(value, ctx, **_):
 def _kind_tls_protocols(value, ctx, **_):
     ok = isinstance(value, str) and bool(value.split()) and all(p in TLS_PROTOCOLS for p in value.split())
     return _one(None if ok else _got('TLS protocols among "TLSv1.2 TLSv1.3"', value))
+
+
+def _kind_gzip(value, ctx, **_):
+    ok = isinstance(value, bool) or (_is_int(value) and 1 <= value <= 9)
+    return _one(None if ok else _got("false, true, or a compression level 1-9", value))
 
 
 def _kind_hsts(value, ctx, **_):
