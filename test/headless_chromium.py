@@ -106,6 +106,18 @@ class Visit:
     def network_requests(self):
         return [r for r in self.requests if r.network]
 
+    def own(self, origin):
+        """The requests to ``origin`` (e.g. ``http://127.0.0.1:2080``): the site's own."""
+        return [r for r in self.requests if r.url.startswith(origin + "/")]
+
+    def third_party(self, origin):
+        return [r for r in self.requests if not r.url.startswith((origin + "/", "data:", "blob:"))]
+
+    def own_console_errors(self, origin):
+        """Console errors but those about a third-party request that failed (no network here)."""
+        blocked = {r.url for r in self.third_party(origin) if r.failed}
+        return [e for e in self.console_errors if not any(e.endswith(" " + url) for url in blocked)]
+
     def summary(self):
         lines = ["%s -> %s: %d requests, %d bytes transferred" % (
             self.url, self.final_url, len(self.requests), self.transferred)]
@@ -117,7 +129,11 @@ class Visit:
 class Browser:
     """One headless Chromium process (a context manager) on a profile directory."""
 
-    def __init__(self, profile=None, timeout=60):
+    def __init__(self, profile=None, timeout=60, local_only=True):
+        # local_only: no name resolves but loopback's, so that a page's
+        # third-party requests (the login page asks api.github.com) fail the
+        # same way on every machine, and none leaves this one
+        self.local_only = local_only
         self.own_profile = profile is None
         self.profile = profile or tempfile.mkdtemp(prefix="omero-web-chromium-")
         self.timeout = timeout
@@ -135,14 +151,16 @@ class Browser:
             raise BrowserError("%s is not installed (apt-get install chromium)" % CHROMIUM)
         to_child_r, self.to_child = os.pipe()
         self.from_child, from_child_w = os.pipe()
-        cmd = [CHROMIUM, *FLAGS, "--user-data-dir=" + self.profile,
-               "--remote-debugging-pipe", "about:blank"]
+        cmd = [CHROMIUM, *FLAGS, "--user-data-dir=" + self.profile, "--remote-debugging-pipe"]
+        if self.local_only:
+            cmd.append("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1")
+        cmd.append("about:blank")
         self.stderr = tempfile.TemporaryFile()
-        # the protocol's fds are 3 (commands) and 4 (answers): a shell puts
+        # the protocol's fds are 3 (commands) and 4 (answers): bash (dash takes no fd above 9) puts
         # the pipe's ends there and becomes chromium
         script = 'exec 3<&%d 4>&%d; exec "$@"' % (to_child_r, from_child_w)
         self.proc = subprocess.Popen(
-            ["/bin/sh", "-c", script, "sh", *cmd],
+            ["/bin/bash", "-c", script, "bash", *cmd],
             pass_fds=(to_child_r, from_child_w),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
         )
