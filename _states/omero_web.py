@@ -369,19 +369,58 @@ def nginx_file(name, **kwargs):
     return ret
 
 
-def _nginx_loaded():
-    """``(digest, newest mtime)`` of the whole configuration nginx would load now (``nginx -T``)."""
+def _nginx_loaded(files=None):
+    """
+    ``(digest, newest mtime)`` of the whole configuration nginx would load
+    now (``nginx -T``); ``files``, a list, gets the files it loads and the
+    patterns it includes.
+    """
     retcode, out, message = _nginx_run("-T", "-q")
     if retcode != 0:
         raise CommandExecutionError("nginx -t failed: " + message)
     newest = 0.0
     for line in out.splitlines():
         if line.startswith("# configuration file ") and line.endswith(":"):
+            path = line[len("# configuration file "):-1]
+            if files is not None:
+                files.append(path)
             try:
-                newest = max(newest, os.stat(line[len("# configuration file "):-1]).st_mtime)
+                newest = max(newest, os.stat(path).st_mtime)
             except OSError:
                 pass
+        elif files is not None:
+            found = re.match(r"^\s*include\s+(\S+?);", line)
+            if found:
+                files.append(found.group(1))
     return __utils__["omero_web_service.digest"](out), newest
+
+
+#: The functions that write a file nginx may load.
+NGINX_FILE_STATES = ("omero.nginx_config", "omero.nginx_http_config", "omero_web.nginx_file",
+                     "file.absent", "file.replace", "file.rename")
+
+
+def _nginx_files_would_change(loaded):
+    """
+    Under test=True: the files of this run's earlier states that would change
+    and that nginx loads (``loaded``: its files and include patterns), e.g. a
+    regenerated server block. Their new content is not on disk in a dry run,
+    so nginx -T cannot show the reload they will cause.
+    """
+    import fnmatch  # pylint: disable=import-outside-toplevel
+
+    running = globals().get("__running__") or {}
+    would = []
+    for key, result in running.items():
+        parts = key.split("_|-")
+        if len(parts) != 4 or "{}.{}".format(parts[0], parts[3]) not in NGINX_FILE_STATES:
+            continue
+        if not result.get("changes"):
+            continue
+        path = result.get("name") or parts[2]
+        if any(path == entry or fnmatch.fnmatch(path, entry) for entry in loaded):
+            would.append(path)
+    return sorted(set(would))
 
 
 def _nginx_recorded():
@@ -435,7 +474,8 @@ def nginx_running(name, enable=True):
             ret["comment"] = "nginx -t failed: " + message
             return ret
         state = __salt__["omero_service.running"](name)
-        digest, newest = _nginx_loaded()
+        loaded = []
+        digest, newest = _nginx_loaded(loaded)
         enabled = __salt__["service.enabled"](name)
     except CommandExecutionError as exc:
         ret["comment"] = str(exc)
@@ -453,6 +493,10 @@ def nginx_running(name, enable=True):
         action, why = "nothing", ""
         if not __opts__["test"]:
             _nginx_record(state["main_pid"], digest)
+    if action == "nothing" and __opts__["test"]:
+        would = _nginx_files_would_change(loaded)
+        if would:
+            action, why = "reload", "this run changes what it loads: " + ", ".join(would)
     changes = {name: {"action": action, "why": why}} if action != "nothing" else {}
     if enable and not enabled:
         changes["enabled"] = {"old": False, "new": True}

@@ -24,6 +24,7 @@ passed in as objects with their functions as attributes.
 """
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -432,9 +433,63 @@ def nginx(mapdata, properties):
         "prefix_locations": prefix_locations(mapdata),
         "location": prefix(mapdata) or "/",
         "generator": generator_properties(mapdata, properties),
+        # nginx:gzip, static_max_age, static_unversioned_max_age,
+        # upstream_keepalive (_utils/omero_web_nginx.py writes them)
+        "tuning": nginx_tuning(mapdata),
+        # http-level blocks (static lifetime map, upstream) for the location
+        # file (HTTPS, location_only), loaded before it from conf_dir
+        "http_file": conf_dir + "/" + base + "-http.conf",
+        "upstream_address": "{}:{}".format(
+            properties.get("omero.web.application_server.host") or "127.0.0.1",
+            properties.get("omero.web.application_server.port") or 4080,
+        ),
         "hsts": hsts_max_age(mapdata),
         # the port-80 redirect's target: the first real server name
         "redirect_host": (server_names(mapdata) or ["$host"])[0],
+    }
+
+
+#: gunicorn's default --keep-alive, seconds (gunicorn/config.py).
+GUNICORN_KEEPALIVE = 2
+
+
+def gunicorn_keepalive(mapdata):
+    """gunicorn's --keep-alive in seconds: from gunicorn:extra_args, else gunicorn's default."""
+    extra_args = _section(mapdata, "gunicorn").get("extra_args") or ""
+    if isinstance(extra_args, (list, tuple)):
+        extra_args = " ".join(str(arg) for arg in extra_args)
+    found = re.findall(r"(?:^|\s)--keep-alive(?:=|\s+)([0-9]+)(?=\s|$)", str(extra_args))
+    return int(found[-1]) if found else GUNICORN_KEEPALIVE
+
+
+def nginx_tuning(mapdata):
+    """
+    What nginx adds to OMERO's generated text (``_utils/omero_web_nginx.py``):
+    ``gzip_level`` (nginx:gzip: false 0, true 6, or 1-9), the static files'
+    lifetimes, and the idle connections to gunicorn nginx keeps
+    (nginx:upstream_keepalive), closed after half gunicorn's --keep-alive
+    (so nginx never reuses one gunicorn closed). gunicorn's sync worker (one
+    thread) closes every connection: nothing to keep then.
+    """
+    section = _section(mapdata, "nginx")
+    gunicorn = _section(mapdata, "gunicorn")
+    level = section.get("gzip")
+    if level is True:
+        level = 6
+    elif not isinstance(level, int) or isinstance(level, bool):
+        level = 0
+    keepalive = section.get("upstream_keepalive") or 0
+    alive_s = gunicorn_keepalive(mapdata)
+    single_thread_sync = (gunicorn.get("worker_class") or "sync") == "sync" and (
+        gunicorn.get("threads") or 1) <= 1
+    if alive_s <= 0 or single_thread_sync:
+        keepalive = 0
+    return {
+        "gzip_level": level,
+        "static_max_age": int(section.get("static_max_age") or 0),
+        "static_unversioned_max_age": int(section.get("static_unversioned_max_age") or 0),
+        "keepalive": int(keepalive),
+        "keepalive_timeout_ms": max(alive_s * 500, 1),
     }
 
 

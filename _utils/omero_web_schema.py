@@ -160,6 +160,11 @@ SCHEMA = {
         "max_body_size": Key("nginx_size"),
         "location_only": _BOOL,
         "disable_default_server": _BOOL,
+        # pages that load fast (_utils/omero_web_nginx.py)
+        "gzip": Key("gzip"),
+        "static_max_age": Key("int", min=0, expected="an integer >= 0 (seconds)"),
+        "static_unversioned_max_age": Key("int", min=0, expected="an integer >= 0 (seconds)"),
+        "upstream_keepalive": Key("int", min=0, max=1024, expected="an integer 0-1024"),
         "tls": {
             "cert": Key("source", derives=("omero.web.secure", "omero.web.session_cookie_secure",
                                            "omero.web.csrf_cookie_secure")),

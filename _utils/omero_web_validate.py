@@ -327,6 +327,11 @@ def _kind_tls_protocols(value, ctx, **_):
     return _one(None if ok else _got('TLS protocols among "TLSv1.2 TLSv1.3"', value))
 
 
+def _kind_gzip(value, ctx, **_):
+    ok = isinstance(value, bool) or (_is_int(value) and 1 <= value <= 9)
+    return _one(None if ok else _got("false, true, or a compression level 1-9", value))
+
+
 def _kind_hsts(value, ctx, **_):
     ok = isinstance(value, bool) or (_is_int(value) and value >= 0)
     return _one(None if ok else _got("false, true, or a max-age in seconds", value))

@@ -15,6 +15,7 @@ omero_web-nginx-clean-file-absent:
     - names:
       - {{ files.conf_file }}
       - {{ files.location_file }}
+      - {{ files.http_file }}
       - {{ files.tls_cert }}
       - {{ files.tls_key }}
 

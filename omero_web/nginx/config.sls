@@ -9,6 +9,10 @@
 #   /etc/nginx/<nginx:location_file>, for your own server block;
 # * with nginx:tls, those location blocks included in an HTTPS server from
 #   files/default/nginx-tls.conf.jinja, and port 80 redirecting to it.
+# In every case with the formula's additions for pages that load fast
+# (nginx:gzip, static_max_age, static_unversioned_max_age,
+# upstream_keepalive: _utils/omero_web_nginx.py); the location blocks' map
+# and upstream go into derived.nginx.http_file (http level, conf_dir).
 # Every file is tested with `nginx -t` before it stays (omero_web.nginx_file).
 ---
 {%- set tplroot = tpldir.split("/")[0] %}
@@ -23,6 +27,19 @@ include:
   - {{ tplroot }}.config
 {%- if files.tls or nginx.location_only %}
 
+# http-level blocks the location blocks name (static files' lifetimes, the
+# upstream kept alive), in conf_dir: before the location file.
+omero_web-nginx-config-omero-nginx_http_config:
+  omero.nginx_http_config:
+    - name: {{ files.http_file }}
+    - address: {{ files.upstream_address | json }}
+    - tuning: {{ files.tuning | json }}
+    - user: root
+    - group: root
+    - mode: "0644"
+    - require:
+      - sls: {{ tplroot }}.nginx.package
+
 # OMERO.web's location blocks, for the HTTPS server below or (location_only)
 # for your own server block.
 omero_web-nginx-config-omero-nginx_config:
@@ -30,6 +47,7 @@ omero_web-nginx-config-omero-nginx_config:
     - name: {{ files.location_file }}
     - location_only: True
     - properties: {{ files.generator | json }}
+    - tuning: {{ files.tuning | json }}
     - user: root
     - group: root
     - mode: "0644"
@@ -38,6 +56,7 @@ omero_web-nginx-config-omero-nginx_config:
     - venv: {{ omero_web.venv }}
     - require:
       - sls: {{ tplroot }}.config
+      - omero: omero_web-nginx-config-omero-nginx_http_config
 {%- else %}
 
 omero_web-nginx-config-omero-nginx_config:
@@ -47,6 +66,7 @@ omero_web-nginx-config-omero-nginx_config:
     - servername: {{ nginx.server_name | json }}
     - max_body_size: {{ nginx.max_body_size | json }}
     - properties: {{ files.generator | json }}
+    - tuning: {{ files.tuning | json }}
     - user: root
     - group: root
     - mode: "0644"
@@ -56,6 +76,14 @@ omero_web-nginx-config-omero-nginx_config:
     - require:
       - sls: {{ tplroot }}.nginx.package
       - sls: {{ tplroot }}.config
+
+# The server block carries its own http-level blocks: no file for the
+# location blocks' (left from HTTPS or location_only).
+omero_web-nginx-config-file-absent:
+  file.absent:
+    - name: {{ files.http_file }}
+    - require:
+      - omero: omero_web-nginx-config-omero-nginx_config
 {%- endif %}
 {%- if files.tls %}
 
