@@ -153,20 +153,28 @@ def _unit_problems(mapdata):
     return problems
 
 
+#: Files root writes at a path the pillar names: each must be the formula's or new.
+ROOT_SCRIPTS = (("service", "healthcheck", "script"), ("nginx", "precompress_script"))
+
+
 def _file_problems(mapdata):
-    """The health-check script is written by root: it must be the formula's or new."""
-    script = (((mapdata.get("service") or {}).get("healthcheck")) or {}).get("script")
-    if not isinstance(script, str) or not os.path.lexists(script):
-        return []
-    try:
-        with open(script, encoding="utf-8", errors="replace") as handle:
-            head = handle.read(4096)
-    except OSError:
-        head = ""
-    if os.path.islink(script) or not os.path.isfile(script) or FILE_MARK not in head:
-        return ["{}:service:healthcheck:script: expected a file of the formula's own, got "
-                "{}, which exists and which the formula did not write".format(ROOT, script)]
-    return []
+    """Scripts root writes (ROOT_SCRIPTS) must be the formula's own, or new."""
+    problems = []
+    for parts in ROOT_SCRIPTS:
+        script = mapdata
+        for part in parts:
+            script = script.get(part) if hasattr(script, "get") else None
+        if not isinstance(script, str) or not os.path.lexists(script):
+            continue
+        try:
+            with open(script, encoding="utf-8", errors="replace") as handle:
+                head = handle.read(4096)
+        except OSError:
+            head = ""
+        if os.path.islink(script) or not os.path.isfile(script) or FILE_MARK not in head:
+            problems.append("{}:{}: expected a file of the formula's own, got {}, which exists "
+                            "and which the formula did not write".format(ROOT, ":".join(parts), script))
+    return problems
 
 
 def _calendar_problems(mapdata):

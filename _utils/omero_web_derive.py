@@ -486,10 +486,36 @@ def nginx_tuning(mapdata):
         keepalive = 0
     return {
         "gzip_level": level,
+        "gzip_static": 1 if level and section.get("gzip_static") else 0,
         "static_max_age": int(section.get("static_max_age") or 0),
         "static_unversioned_max_age": int(section.get("static_unversioned_max_age") or 0),
         "keepalive": int(keepalive),
         "keepalive_timeout_ms": max(alive_s * 500, 1),
+    }
+
+
+def static_root(mapdata):
+    """Where ``omero web start`` collects the static files: omero.web.static_root, else OMERO.web's default."""
+    configured = (mapdata.get("config") or {}).get("omero.web.static_root")
+    if configured:
+        return str(configured).rstrip("/") or "/"
+    return str(mapdata.get("omerodir") or "").rstrip("/") + "/var/static"
+
+
+def precompress(mapdata):
+    """
+    What the unit runs around ``omero web start`` for nginx's gzip_static
+    (nginx:gzip and nginx:gzip_static, nginx served by the formula):
+    ``script``, ``static_root`` and the gzip ``level``; else None.
+    """
+    section = _section(mapdata, "nginx")
+    tuning = nginx_tuning(mapdata)
+    if not section.get("enabled") or not tuning["gzip_static"]:
+        return None
+    return {
+        "script": str(section.get("precompress_script") or ""),
+        "static_root": static_root(mapdata),
+        "level": tuning["gzip_level"],
     }
 
 
@@ -518,7 +544,7 @@ def generator_properties(mapdata, properties):
     user's own config.xml), and the real static root.
     """
     chosen = {key: properties[key] for key in NGINX_INPUTS if key in properties}
-    chosen["omero.web.static_root"] = str(mapdata.get("omerodir") or "").rstrip("/") + "/var/static"
+    chosen["omero.web.static_root"] = static_root(mapdata)
     return chosen
 
 
@@ -626,6 +652,10 @@ def unit_directives(mapdata):
     if "ProtectSystem=strict" in lines:
         omerodir = str(mapdata.get("omerodir") or "").rstrip("/")
         lines.append("ReadWritePaths={0}/var {0}/etc/grid".format(omerodir))
+        static = static_root(mapdata)
+        if not static.startswith(omerodir + "/var/"):
+            # "-": not an error while the first start has not made it yet
+            lines.append("ReadWritePaths=-" + static)
     return lines
 
 
@@ -674,5 +704,6 @@ def derive(mapdata, grains, schema, secrets):
         # own directory, not the shared /tmp
         "tmpdir": str(mapdata.get("omerodir") or "").rstrip("/") + "/var/tmp",
         "unit_directives": unit_directives(mapdata),
+        "precompress": precompress(mapdata),
         "account_mark": ACCOUNT_MARK,
     }

@@ -4,6 +4,10 @@ What the formula adds to the nginx text ``omero web config nginx`` (or
 
 * compression (gzip) of text responses, static and proxied, in the static
   location and in the location proxying to gunicorn;
+* precompressed static files (``gzip_static``): nginx sends the FILE.gz
+  that the unit writes after each ``omero web start`` (the formula's
+  ``omero-web-precompress-static``) as it is, and compresses only when
+  there is none;
 * a cache lifetime for static files (``expires``): long for the URLs
   OMERO.web versions (``?_5.33.2``: a new release changes them), shorter
   for the others (images named in stylesheets, a few scripts), chosen by a
@@ -31,7 +35,7 @@ import re
 
 #: Bumped when the text this module writes changes: part of the nginx
 #: file's fingerprint, so a formula update regenerates it.
-REVISION = "1"
+REVISION = "2"
 
 #: Content types compressed (text/html always is, in nginx).
 GZIP_TYPES = (
@@ -54,6 +58,7 @@ LOCATION_MAX_AGE_VAR = "$omeroweb_formula_static_max_age"
 
 DEFAULTS = {
     "gzip_level": 6,
+    "gzip_static": 1,
     "static_max_age": 31536000,
     "static_unversioned_max_age": 86400,
     "keepalive": 16,
@@ -79,6 +84,8 @@ def options(tuning):
             raise ValueError("nginx tuning: unknown option %r" % key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("nginx tuning: %s must be an integer >= 0, got %r" % (key, value))
+    if merged["gzip_static"] > 1:
+        raise ValueError("nginx tuning: gzip_static must be 0 or 1, got %r" % merged["gzip_static"])
     if merged["gzip_level"] > 9:
         raise ValueError("nginx tuning: gzip_level must be 0-9, got %r" % merged["gzip_level"])
     return merged
@@ -185,6 +192,8 @@ def tune(text, location_only=False, tuning=None):
     if opts["static_max_age"] or opts["static_unversioned_max_age"]:
         static_lines.append("expires %s;" % variable)
     static_lines += _gzip_lines(opts)
+    if opts["gzip_level"] and opts["gzip_static"]:
+        static_lines.append("gzip_static on;")
     proxy_lines = list(_gzip_lines(opts))
     if opts["keepalive"]:
         proxy_lines += ['proxy_http_version 1.1;', 'proxy_set_header Connection "";']

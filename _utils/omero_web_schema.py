@@ -162,6 +162,8 @@ SCHEMA = {
         "disable_default_server": _BOOL,
         # pages that load fast (_utils/omero_web_nginx.py)
         "gzip": Key("gzip"),
+        "gzip_static": _BOOL,
+        "precompress_script": Key("own_file"),
         "static_max_age": Key("int", min=0, expected="an integer >= 0 (seconds)"),
         "static_unversioned_max_age": Key("int", min=0, expected="an integer >= 0 (seconds)"),
         "upstream_keepalive": Key("int", min=0, max=1024, expected="an integer 0-1024"),

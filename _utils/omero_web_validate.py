@@ -492,6 +492,10 @@ def _kind_redis_url(value, ctx, **_):
     return []
 
 
+#: Properties whose value the formula writes into the unit and nginx's files.
+PATH_PROPERTIES = ("omero.web.static_root",)
+
+
 def _kind_properties(value, ctx, appended=False, **_):
     """A mapping of OMERO properties (``config``, ``config_append``, an app's)."""
     if not isinstance(value, Mapping):
@@ -510,6 +514,10 @@ def _kind_properties(value, ctx, appended=False, **_):
                     "omero_web:allow_non_web_config: true to manage other properties",
                 )
             )
+        if key in PATH_PROPERTIES and not appended and item is not None:
+            # it reaches the unit and nginx (derive's static_root)
+            if not normalized_path(item) or system_path_problem(item.rstrip("/")):
+                problems.append(((key,), _got("a directory of OMERO.web's own: " + _PATH_EXPECTED, item)))
         if appended and not isinstance(item, (list, tuple)):
             # never the value: it may be a secret
             problems.append(((key,), "expected a list of values to append, got " + _kind_name(item)))

@@ -84,6 +84,15 @@ class Request:
             " cache" if self.from_cache else "", " FAILED " + self.error if self.failed else "")
 
 
+def browser_origin(origin):
+    """``origin`` as the browser writes URLs: without the scheme's default port
+    (``http://127.0.0.1:80`` is ``http://127.0.0.1``)."""
+    for scheme, port in (("http://", ":80"), ("https://", ":443")):
+        if origin.startswith(scheme) and origin.endswith(port):
+            return origin[: -len(port)]
+    return origin
+
+
 class Visit:
     """What the browser did while loading one URL."""
 
@@ -108,9 +117,11 @@ class Visit:
 
     def own(self, origin):
         """The requests to ``origin`` (e.g. ``http://127.0.0.1:2080``): the site's own."""
+        origin = browser_origin(origin)
         return [r for r in self.requests if r.url.startswith(origin + "/")]
 
     def third_party(self, origin):
+        origin = browser_origin(origin)
         return [r for r in self.requests if not r.url.startswith((origin + "/", "data:", "blob:"))]
 
     def own_console_errors(self, origin):

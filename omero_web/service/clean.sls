@@ -27,3 +27,9 @@ omero_web-service-clean-module-run:
     - service.systemctl_reload: []
     - onchanges:
       - file: omero_web-service-clean-file-absent
+
+omero_web-service-clean-file-absent-precompress:
+  file.absent:
+    - name: {{ omero_web.nginx.precompress_script }}
+    - require:
+      - service: omero_web-service-clean-service-dead

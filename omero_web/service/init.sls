@@ -41,6 +41,24 @@ include:
   - {{ tplroot }}.redis
 {%- endif %}
 
+{%- set precompress = omero_web.derived.precompress %}
+{%- if precompress %}
+
+# nginx:gzip_static: the unit runs it around `omero web start`.
+omero_web-service-file-managed-precompress:
+  file.managed:
+    - name: {{ precompress.script }}
+    - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-precompress-static.py.jinja",
+                              "omero_web-service-file-managed-precompress") }}
+    - template: jinja
+    - user: root
+    - group: root
+    - mode: "0755"
+    - makedirs: True
+    - context:
+        python: {{ omero_web.python.executable }}
+{%- endif %}
+
 omero_web-service-file-managed:
   file.managed:
     - name: {{ service.unit_dir }}/{{ service.name }}.service
@@ -60,6 +78,13 @@ omero_web-service-file-managed:
         after: {{ after | json }}
         tmpdir: {{ omero_web.derived.tmpdir }}
         hardening: {{ omero_web.derived.unit_directives | json }}
+{%- if precompress %}
+        precompress: {{ dict(precompress, python=omero_web.python.executable) | json }}
+    - require:
+      - file: omero_web-service-file-managed-precompress
+{%- else %}
+        precompress: null
+{%- endif %}
 
 # systemd reads the changed unit before the restart below.
 omero_web-service-module-run:

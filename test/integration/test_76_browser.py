@@ -97,7 +97,8 @@ def browser():
 
 
 def origin_of(host):
-    return "http://127.0.0.1:%d" % host.pillar["nginx"]["port"]
+    """The site's origin as the browser writes its URLs (no ``:80``)."""
+    return headless_chromium.browser_origin("http://127.0.0.1:%d" % host.pillar["nginx"]["port"])
 
 
 def test_login_page_with_prefix(host, browser):

@@ -56,6 +56,7 @@ def test_pillar_example_derives_the_walkthrough():
         "unsets",
         "removals",
         "secret_keys",
+        "precompress",
         "pip_packages",
         "ice",
         "workers",

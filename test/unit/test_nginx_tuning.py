@@ -19,9 +19,9 @@ import pytest
 from unit_support import FORMULA, USER, build, install_dist
 
 DATA = pathlib.Path(__file__).parent / "data"
-TUNING = {"gzip_level": 6, "static_max_age": 31536000, "static_unversioned_max_age": 86400,
+TUNING = {"gzip_level": 6, "gzip_static": 1, "static_max_age": 31536000, "static_unversioned_max_age": 86400,
           "keepalive": 16, "keepalive_timeout_ms": 1000}
-OFF = {"gzip_level": 0, "static_max_age": 0, "static_unversioned_max_age": 0,
+OFF = {"gzip_level": 0, "gzip_static": 0, "static_max_age": 0, "static_unversioned_max_age": 0,
        "keepalive": 0, "keepalive_timeout_ms": 1000}
 
 
@@ -84,6 +84,8 @@ def test_server_block_gets_compression_lifetimes_keepalive(nginx, name, suffix, 
     assert static_block[0].startswith("alias ")
     assert "expires %s;" % variable in static_block
     assert "gzip on;" in static_block and "gzip_comp_level 6;" in static_block
+    # the unit's precompressed FILE.gz, sent as it is
+    assert "gzip_static on;" in static_block
     gzip_types = [d for d in static_block if d.startswith("gzip_types ")][0]
     assert {"text/css", "application/javascript", "application/json", "image/svg+xml"} <= set(
         gzip_types[len("gzip_types "):].rstrip(";").split())
@@ -100,6 +102,7 @@ def test_server_block_gets_compression_lifetimes_keepalive(nginx, name, suffix, 
     ]
     assert "proxy_buffering off;" in proxy
     assert "gzip on;" in proxy and "gzip_proxied any;" in proxy
+    assert "gzip_static on;" not in proxy
     assert "proxy_pass http://omeroweb%s;" % suffix in proxy
     # the map is at http level, before the upstream block, and defines the variable
     the_map = found["map $args " + variable]
@@ -187,7 +190,8 @@ def test_derive_defaults_and_paths():
 
 
 @pytest.mark.parametrize("overrides,expected", [
-    ({"nginx": {"gzip": False}}, {"gzip_level": 0}),
+    ({"nginx": {"gzip": False}}, {"gzip_level": 0, "gzip_static": 0}),
+    ({"nginx": {"gzip_static": False}}, {"gzip_level": 6, "gzip_static": 0}),
     ({"nginx": {"gzip": 1}}, {"gzip_level": 1}),
     ({"nginx": {"upstream_keepalive": 0}}, {"keepalive": 0}),
     # gunicorn's sync worker with one thread closes every connection
@@ -215,10 +219,13 @@ def test_derive_ipv6_upstream():
     ("static_max_age", -1, "an integer >= 0 (seconds)"),
     ("static_unversioned_max_age", "1d", "an integer >= 0 (seconds)"),
     ("upstream_keepalive", 5000, "an integer 0-1024"),
+    ("gzip_static", "yes", "true or false"),
+    ("precompress_script", "/tmp/x", "a file of the formula's own"),
+    ("precompress_script", "/usr/local/bin/a b", "an absolute, normalised path"),
 ])
 def test_schema_refuses_bad_values(key, value, message):
     mapdata, pillar = build({"nginx": {key: value}})
-    problems = FORMULA.schema.errors(mapdata, pillar)
+    problems = FORMULA.validate.errors(mapdata, pillar, FORMULA.schema)
     assert any("omero_web:nginx:%s:" % key in p and message in p for p in problems), problems
 
 
