@@ -10,6 +10,7 @@ tuning key predicted exactly by test=True, and a second apply changes
 nothing. Page weight and load figures: bench/page_weight.py and
 bench/nginx_load.py (never timed here).
 """
+import base64
 import re
 import subprocess
 
@@ -149,6 +150,48 @@ def test_a_tuning_change_is_predicted_exactly_then_idempotent(web):
     web.converge()
     _, got = headers_of(urls["unversioned_js"], GZIP)
     assert got.get("content-encoding") == "gzip"
+
+
+def body_of(url, headers=None):
+    """(headers, raw body bytes) of a GET from this machine, not decoded."""
+    cmd = ["curl", "-s", "-D", "/dev/stderr", "--max-time", "15"]
+    for key, value in (headers or {}).items():
+        cmd += ["-H", "%s: %s" % (key, value)]
+    done = subprocess.run(cmd + [url], capture_output=True, check=True)
+    found = {}
+    for line in done.stderr.decode().replace("\r", "").split("\n")[1:]:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            found[key.strip().lower()] = value.strip()
+    return found, done.stdout
+
+
+def test_static_files_are_sent_precompressed_and_made_again_at_each_start(web):
+    """gzip_static: nginx sends the FILE.gz the unit wrote after `omero web start`
+    (as it is: a Content-Length, the .gz's own bytes), and every start makes
+    them again from the files it collected."""
+    static = web.pillar["omerodir"] + "/var/static"
+    jquery = static + "/3rdparty/jquery-3.6.2.min.js"
+    url = static_urls("http://127.0.0.1:%d" % web.pillar["nginx"]["port"], web.pillar["prefix"])["unversioned_js"]
+
+    def check_sent_as_made():
+        stat = web.run(["stat", "-c", "%Y %s", jquery, jquery + ".gz"]).stdout.split()
+        assert stat[0] == stat[2], "the .gz carries its file's modification time: %s" % stat
+        made = web.run(["bash", "-c", "base64 -w0 < %s.gz" % jquery]).stdout
+        got, body = body_of(url, GZIP)
+        assert got.get("content-encoding") == "gzip", got
+        # on-the-fly gzip would be chunked, without a length, and other bytes
+        assert int(got.get("content-length", -1)) == int(stat[3]), got
+        assert body == base64.b64decode(made)
+        return web.run(["stat", "-c", "%i", jquery + ".gz"]).stdout.strip()
+
+    first = check_sent_as_made()
+    # only the unit's own copies: text files, owned by the service user
+    owners = set(web.run(["bash", "-c", "find %s -name '*.gz' -printf '%%u\n' | sort -u" % static]).stdout.split())
+    assert owners == {web.pillar["user"]}, owners
+    web.run(["systemctl", "restart", web.pillar["service"]["name"]])
+    kitchen.wait_http(web.base_url() + "/webclient/login/", timeout=120)
+    assert check_sent_as_made() != first, "a start writes the .gz files again"
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,8 @@ PILLAR_TO_PROPERTIES = {
     "cors.enabled": {"omero.web.cors_origin_whitelist", "omero.web.middleware"},
     "cors.whitelist": {"omero.web.cors_origin_whitelist"},
     "nginx.port": set(),
-    "nginx.server_name": set(),
+    # omero.web.allowed_hosts follows the server name (plus loopback)
+    "nginx.server_name": {"omero.web.allowed_hosts"},
 }
 
 
@@ -327,8 +328,10 @@ def test_site_a_redis_moved_to_its_port_on_first_apply(first_apply, minions):
         run.default_redis_port, "omero_web-redis-service-cmd-run" in changed))
     directives = "omero_web-redis-config-omero_web-redis_directives"
     assert directives in changed, sorted(changed)
+    # ... and the password the formula generated for it, masked
     assert changed[directives]["changes"] == {
-        "port": {"old": "6379", "new": str(SITE_REDIS_PORT[SITE_A])}}
+        "port": {"old": "6379", "new": str(SITE_REDIS_PORT[SITE_A])},
+        "requirepass": {"old": None, "new": "********"}}
     assert "omero_web-redis-service-service-running" in changed, sorted(changed)
     assert not any(k.startswith("omero_web-redis") for k in (
         kitchen.ApplyResult.state_id(key) for key in first_apply[SITE_B].states))
@@ -351,7 +354,11 @@ def test_redis_only_on_site_a(converged):
     assert a.run(["systemctl", "is-enabled", redis], check=False).stdout.strip() == "enabled"
     port = SITE_REDIS_PORT[SITE_A]
     assert port != DEFAULT_REDIS_PORT
-    assert a.run(["redis-cli", "-p", str(port), "ping"]).stdout.strip() == "PONG"
+    # a local Redis requires the password the formula generated (root's file)
+    assert "NOAUTH" in a.run(["redis-cli", "-p", str(port), "ping"], check=False).stdout
+    password = a.run(["cat", "/etc/omero-web/redis-password"]).stdout.strip()
+    assert a.run(["redis-cli", "-p", str(port), "ping"],
+                 env={"REDISCLI_AUTH": password}).stdout.strip() == "PONG"
     # ... because its redis.conf says so: the package's unit, no drop-in, no --port
     conf = a.run(["grep", "-E", "^port[[:space:]]", "/etc/redis/redis.conf"]).stdout
     assert conf.split("\n")[:-1] == ["port %d" % port], conf
@@ -407,9 +414,14 @@ def test_configs_differ_exactly_where_the_pillars_differ(converged):
     assert [line for line in extra_b if line not in extra_a] == [
         "location = / { return 302 /omero/; }", "location / { return 404; }"], extra_b
     assert all(line in extra_b for line in extra_a), (extra_a, extra_b)
-    assert conf_a["omero.web.caches"]["default"]["LOCATION"] == a.pillar["sessions"]["redis_url"]
+    # the site's redis_url, with the password the formula generated for its local Redis
+    password = a.run(["cat", "/etc/omero-web/redis-password"]).stdout.strip()
+    assert conf_a["omero.web.caches"]["default"]["LOCATION"] == a.pillar["sessions"]["redis_url"].replace(
+        "redis://", "redis://:%s@" % password)
     assert conf_a["omero.web.session_engine"] == "django.contrib.sessions.backends.cache"
     assert "omero.web.caches" not in conf_b and "omero.web.session_engine" not in conf_b
+    for conf, host in ((conf_a, a), (conf_b, b)):
+        assert host.pillar["nginx"]["server_name"] in conf["omero.web.allowed_hosts"], conf
     assert conf_a["omero.web.wsgi_worker_class"] == "sync"
     assert conf_b["omero.web.wsgi_worker_class"] == "gevent"
     assert int(conf_a["omero.web.wsgi_threads"]) == 4 and "omero.web.wsgi_threads" not in conf_b
