@@ -478,36 +478,17 @@ def nginx_config(
     content = _current_if_fresh(name, inputs_fp) if version else None
     generated = content is None
     if generated:
-        try:
-            body = __salt__["omero.web_config_nginx"](
-                http=http,
-                servername=servername,
-                max_body_size=max_body_size,
-                location=location_only,
-                properties=properties,
-                **conn,
-            )
-        except (CommandExecutionError, SaltInvocationError) as exc:
-            if __opts__["test"] and isinstance(exc, CommandExecutionError):
-                ret["result"] = None
-                ret["comment"] = (
-                    f"{name} would be generated with `omero web config {kind}`,"
-                    f" which cannot run yet: {exc}"
-                )
-                return ret
-            ret["comment"] = f"omero web config {kind} failed: {exc}"
+        request = {
+            "http": http,
+            "servername": servername,
+            "max_body_size": max_body_size,
+            "location": location_only,
+            "properties": properties,
+        }
+        content, failure = _generate_nginx(name, kind, version, inputs_fp, request, tuning, conn)
+        if content is None:
+            ret.update(failure)
             return ret
-        body = body.rstrip("\n")
-        if tuning is not None:
-            try:
-                body = __utils__["omero_web_nginx.tune"](body, location_only, tuning)
-            except ValueError as exc:
-                ret["comment"] = (
-                    f"{name}: omero-web {version}'s `omero web config {kind}` cannot be"
-                    f" tuned, nothing was written: {exc}"
-                )
-                return ret
-        content = _header(kind, version, inputs_fp, body) + body + "\n"
     ret = __states__["omero_web.nginx_file"](
         name,
         contents=content,
@@ -523,6 +504,36 @@ def nginx_config(
     )
     ret["comment"] = f"{ret.get('comment', '')} ({note})".strip()
     return ret
+
+
+def _generate_nginx(name, kind, version, inputs_fp, request, tuning, conn):
+    """
+    ``(text, None)``: the file's text, from ``omero web config nginx``
+    (``request``: its arguments) with the formula's additions (``tuning``) and
+    the fingerprint header; or ``(None, {"result", "comment"})`` when it
+    cannot be made (under ``test=True``, when omero cannot run yet: ``None``).
+    """
+    try:
+        body = __salt__["omero.web_config_nginx"](**request, **conn)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        if __opts__["test"] and isinstance(exc, CommandExecutionError):
+            return None, {
+                "result": None,
+                "comment": f"{name} would be generated with `omero web config {kind}`,"
+                f" which cannot run yet: {exc}",
+            }
+        return None, {"result": False, "comment": f"omero web config {kind} failed: {exc}"}
+    body = body.rstrip("\n")
+    if tuning is not None:
+        try:
+            body = __utils__["omero_web_nginx.tune"](body, request["location"], tuning)
+        except ValueError as exc:
+            return None, {
+                "result": False,
+                "comment": f"{name}: omero-web {version}'s `omero web config {kind}` cannot be"
+                f" tuned, nothing was written: {exc}",
+            }
+    return _header(kind, version, inputs_fp, body) + body + "\n", None
 
 
 def nginx_http_config(name, address, tuning=None, user=None, group=None, mode="0644"):
