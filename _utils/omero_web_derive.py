@@ -57,15 +57,23 @@ def _section(mapdata, *names):
 # --------------------------------------------------------------------------
 
 
+#: ``workers: auto``'s bounds, the walkthrough's: "OMERO.web should only
+#: need 4-12 worker processes to handle many requests per second".
+AUTO_WORKERS_MIN, AUTO_WORKERS_MAX = 4, 12
+
+
 def workers(mapdata, grains):
-    """The gunicorn worker count: an integer, or ``auto`` = 2 x cores + 1."""
+    """
+    The gunicorn worker count: an integer, or ``auto`` = 2 x cores + 1 (the
+    walkthrough's advice, gunicorn's rule), kept within 4-12.
+    """
     value = _section(mapdata, "gunicorn").get("workers")
     if isinstance(value, str) and value.strip().lower() == "auto":
         try:
             cpus = int((grains or {}).get("num_cpus") or 1)
         except (TypeError, ValueError):
             cpus = 1
-        return 2 * max(cpus, 1) + 1
+        return min(max(2 * max(cpus, 1) + 1, AUTO_WORKERS_MIN), AUTO_WORKERS_MAX)
     return value
 
 
@@ -263,6 +271,63 @@ def _tls_properties(mapdata):
     return properties
 
 
+#: The public user's keys and the properties they become (while enabled).
+PUBLIC_PROPERTIES = (
+    (("user",), "omero.web.public.user"),
+    (("password",), "omero.web.public.password"),
+    (("url_filter",), "omero.web.public.url_filter"),
+    (("server_id",), "omero.web.public.server_id"),
+    (("get_only",), "omero.web.public.get_only"),
+    (("cache", "enabled"), "omero.web.public.cache.enabled"),
+    (("cache", "timeout"), "omero.web.public.cache.timeout"),
+)
+
+
+def _public_properties(mapdata):
+    """Anonymous access: the omero.web.public.* properties, only while public:enabled is true."""
+    public = _section(mapdata, "public")
+    if public.get("enabled") is not True:
+        return {}
+    properties = {"omero.web.public.enabled": True}
+    for parts, prop in PUBLIC_PROPERTIES:
+        value = _section(public, *parts[:-1]).get(parts[-1])
+        if value is not None and value != "":
+            properties[prop] = value
+    return properties
+
+
+#: The header an outer proxy sets (OMERO.web's own example): OMERO's nginx
+#: location sets X-Forwarded-Proto to its own scheme (http behind the proxy).
+PROXY_HTTPS_HEADER = "X-Forwarded-Proto-Omero-Web"
+
+
+def _proxy_properties(mapdata, properties):
+    """
+    Behind an outer proxy that terminates HTTPS (proxy:https): Django takes
+    a request as HTTPS when the proxy's header says so, cookies are Secure,
+    and the CSRF check trusts the site's https origins (proxy:trusted_origins,
+    else https://<each nginx server name>), added to any nginx TLS origins.
+    """
+    proxy = _section(mapdata, "proxy")
+    added = {}
+    origins = list(properties.get("omero.web.csrf_trusted_origins") or [])
+    trusted = [str(o) for o in (proxy.get("trusted_origins") or [])]
+    if proxy.get("https") is True:
+        header = str(proxy.get("https_header") or PROXY_HTTPS_HEADER).strip()
+        added.update({
+            "omero.web.secure_proxy_ssl_header": ["HTTP_" + header.upper().replace("-", "_"), "https"],
+            "omero.web.session_cookie_secure": True,
+            "omero.web.csrf_cookie_secure": True,
+        })
+        trusted = trusted or ["https://" + name for name in server_names(mapdata)]
+    for origin in trusted:
+        if origin not in origins:
+            origins.append(origin)
+    if origins:
+        added["omero.web.csrf_trusted_origins"] = origins
+    return added
+
+
 def prefix_locations(mapdata):
     """
     nginx locations for a prefixed OMERO.web: ``/`` goes to the prefix and
@@ -315,6 +380,8 @@ def omero_properties(mapdata, grains, schema, secrets):
         _add(appends, MIDDLEWARE, dict(WHITENOISE_MIDDLEWARE))
     properties.update(_cors_properties(mapdata, appends))
     properties.update(_tls_properties(mapdata))
+    properties.update(_proxy_properties(mapdata, properties))
+    properties.update(_public_properties(mapdata))
     for app in apps(mapdata):
         if app.get("name"):
             _add(appends, "omero.web.apps", app["name"])

@@ -207,6 +207,35 @@ SCHEMA = {
             "script": Key("own_file"),
         },
     },
+    # anonymous access (OMERO.web's public user): derive sets the
+    # omero.web.public.* properties only while enabled is true
+    "public": {
+        "enabled": Key("bool", derives=("omero.web.public.enabled",)),
+        "user": Key("text", pattern=r"^\S+$", expected="an OMERO user name",
+                    derives=("omero.web.public.user",)),
+        # a secret: never shown (omero_web_secrets.SECRET_PILLAR_KEYS)
+        "password": Key("secret_text", derives=("omero.web.public.password",)),
+        "url_filter": Key("regex", derives=("omero.web.public.url_filter",)),
+        "server_id": Key("int", min=1, expected="a positive integer (1 = the first of server_list)",
+                         derives=("omero.web.public.server_id",)),
+        "get_only": Key("bool", derives=("omero.web.public.get_only",)),
+        "cache": {
+            "enabled": Key("bool", derives=("omero.web.public.cache.enabled",)),
+            "timeout": Key("int", min=1, expected="a positive integer (seconds)",
+                           derives=("omero.web.public.cache.timeout",)),
+        },
+    },
+    # behind an outer proxy that terminates HTTPS (a load balancer)
+    "proxy": {
+        "https": Key("bool", derives=("omero.web.secure_proxy_ssl_header",
+                                      "omero.web.session_cookie_secure",
+                                      "omero.web.csrf_cookie_secure",
+                                      "omero.web.csrf_trusted_origins")),
+        "https_header": Key("text", pattern=r"^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$",
+                            expected="an HTTP header name (letters, digits and -)"),
+        "trusted_origins": Key("https_origins", derives=("omero.web.csrf_trusted_origins",)),
+        "forwarded_host": Key("bool", sets="omero.web.use_x_forwarded_host"),
+    },
     "apps": Key("apps", derives=("omero.web.apps",)),
     "config": Key("properties"),
     "config_append": Key("appends"),

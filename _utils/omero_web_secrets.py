@@ -9,7 +9,10 @@ A value is secret when
   ``omero.web.email_host_password`` and OMERO.server's password properties),
   or one the pillar lists under ``omero_web:secret_keys``; or
 * it holds a URL with a password (``redis://:PASSWORD@host:6379/0``), in
-  any property, at any depth of a list or mapping.
+  any property, at any depth of a list or mapping; or
+* it is the value of a secret pillar key (:py:data:`SECRET_PILLAR_KEYS`:
+  ``public:password``, which becomes ``omero.web.public.password``, and
+  ``redis:password``) in the formula's map.
 
 Nothing else is: a boolean such as ``omero.web.show_forgot_password`` shows
 as it is. A secret shows as :py:data:`MASK`, the one token, everywhere:
@@ -46,6 +49,10 @@ KNOWN_SECRET_KEYS = frozenset(
         "requirepass",
     )
 )
+
+#: Pillar keys (``a:b`` below omero_web, or below its lookup) whose values
+#: are secrets: they become a secret property or a service's password.
+SECRET_PILLAR_KEYS = frozenset(("public:password", "redis:password"))
 
 _REF = re.compile(r"@@omero-web-secret:(/[A-Za-z0-9._+/-]+)@@")
 
@@ -148,20 +155,32 @@ def scrub(text, texts=()):
     return mask_urls(text)
 
 
-def mask_deep(value, secret_keys=()):
+def is_secret_pillar_key(parts):
+    """Whether the omero_web pillar key at ``parts`` (``("public", "password")``) holds a secret."""
+    parts = tuple(str(part) for part in parts)
+    if parts[:1] == ("lookup",):
+        parts = parts[1:]
+    return ":".join(parts) in SECRET_PILLAR_KEYS
+
+
+def mask_deep(value, secret_keys=(), _parts=()):
     """
     ``value`` (any structure, e.g. the formula's whole map) with the value of
-    every secret key, wherever it stands, and every URL password masked.
+    every secret key, wherever it stands, of the secret pillar keys
+    (:py:data:`SECRET_PILLAR_KEYS`, when ``value`` is the map) and every URL
+    password masked.
     """
     if isinstance(value, Mapping):
         return {
             key: MASK
-            if isinstance(key, str) and is_secret_key(key, secret_keys) and item is not None
-            else mask_deep(item, secret_keys)
+            if item is not None and (
+                (isinstance(key, str) and is_secret_key(key, secret_keys))
+                or is_secret_pillar_key(_parts + (key,)))
+            else mask_deep(item, secret_keys, _parts + (key,))
             for key, item in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return [mask_deep(item, secret_keys) for item in value]
+        return [mask_deep(item, secret_keys, _parts + (index,)) for index, item in enumerate(value)]
     if isinstance(value, str) and holds_url_password(value):
         return mask_urls(value)
     return value

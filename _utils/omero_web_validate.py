@@ -385,6 +385,28 @@ def _kind_origins(value, ctx, **_):
     return _one(None if ok else _got("a list of origins (https://host[:port])", value))
 
 
+def _kind_https_origins(value, ctx, **_):
+    # Django 4's CSRF_TRUSTED_ORIGINS: scheme and host, "*." for subdomains
+    ok = _list_of(value, r"^https?://(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
+    return _one(None if ok else _got("a list of origins with their scheme (https://host[:port])", value))
+
+
+def _kind_secret_text(value, ctx, **_):
+    # never the value: it is a secret
+    ok = isinstance(value, str) and bool(value.strip()) and not _CONTROL.search(value)
+    return _one(None if ok else "expected a non-empty string, got " + _kind_name(value))
+
+
+def _kind_regex(value, ctx, **_):
+    if not _text_ok(value):
+        return _one(_got("a regular expression", value))
+    try:
+        re.compile(value)
+    except re.error as err:
+        return _one(_got("a regular expression ({})".format(err), value))
+    return []
+
+
 def _kind_packages(value, ctx, **_):
     if not isinstance(value, Mapping):
         return _one(_got("a mapping", value))
@@ -662,6 +684,37 @@ def _rule_nginx(ctx, problems):
             problems.append((("nginx", "tls", "port"), clash.format("nginx:port", tls_port)))
 
 
+def _rule_public(ctx, problems):
+    public = _section(ctx.mapdata, "public")
+    if public.get("enabled") is not True:
+        return
+    for key in ("user", "password"):
+        if public.get(key) in (None, ""):
+            problems.append((("public", key), "required: public:enabled needs user and password "
+                                               "(the OMERO account anonymous visitors use)"))
+    server_id = public.get("server_id")
+    servers = ctx.mapdata.get("server_list")
+    if _is_int(server_id) and isinstance(servers, (list, tuple)) and server_id > len(servers):
+        problems.append((("public", "server_id"), _got(
+            "a position in server_list (1-{})".format(len(servers)), server_id)))
+
+
+#: The header OMERO's generated nginx location sets to its own scheme.
+NGINX_PROTO_HEADER = "x-forwarded-proto"
+
+
+def _rule_proxy(ctx, problems):
+    proxy = _section(ctx.mapdata, "proxy")
+    header = proxy.get("https_header")
+    nginx = _section(ctx.mapdata, "nginx")
+    if proxy.get("https") is True and isinstance(header, str) and nginx.get("enabled") is True \
+            and header.strip().lower() == NGINX_PROTO_HEADER:
+        problems.append((("proxy", "https_header"), _got(
+            "a header other than X-Forwarded-Proto: the formula's nginx (OMERO's "
+            "location) sets that one to its own scheme, http; let the outer proxy set "
+            "e.g. X-Forwarded-Proto-Omero-Web", header)))
+
+
 def _inside(path, directory):
     return isinstance(path, str) and isinstance(directory, str) and (
         path == directory or path.startswith(directory.rstrip("/") + "/")
@@ -711,6 +764,8 @@ RULES = (
     _rule_worker_class_options,
     _rule_cors,
     _rule_nginx,
+    _rule_public,
+    _rule_proxy,
     _rule_root_runs_root_files,
     _rule_no_control_characters,
 )

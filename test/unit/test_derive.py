@@ -317,15 +317,18 @@ def test_redis_url_with_password_is_masked_where_it_stands(utils):
 # --------------------------------------------------------------------------
 
 
-def test_workers_auto_is_two_per_core_plus_one():
+def test_workers_auto_is_two_per_core_plus_one_within_4_to_12():
     result = derive(mapdata(gunicorn={"workers": "auto"}), dict(GRAINS, num_cpus=2))
     assert result["workers"] == 5
     assert result["properties"]["omero.web.wsgi_workers"] == 5
-    assert derive(mapdata(gunicorn={"workers": "auto"}), dict(GRAINS, num_cpus=8))["workers"] == 17
+    auto = {cpus: derive(mapdata(gunicorn={"workers": "auto"}), dict(GRAINS, num_cpus=cpus))["workers"]
+            for cpus in (1, 3, 5, 6, 64)}
+    # the walkthrough: "OMERO.web should only need 4-12 worker processes"
+    assert auto == {1: 4, 3: 7, 5: 11, 6: 12, 64: 12}
 
 
 def test_workers_auto_without_num_cpus_grain():
-    assert derive(mapdata(gunicorn={"workers": "auto"}), {})["workers"] == 3
+    assert derive(mapdata(gunicorn={"workers": "auto"}), {})["workers"] == 4
 
 
 def test_workers_integer():
