@@ -656,6 +656,79 @@ def test_no_tls(nginx):
     assert "omero.web.csrf_trusted_origins" not in result["properties"]
 
 
+# --------------------------------------------------------------------------
+# behind an outer TLS proxy, anonymous access
+# --------------------------------------------------------------------------
+
+PROXY_PROPERTIES = ("omero.web.secure_proxy_ssl_header", "omero.web.session_cookie_secure",
+                    "omero.web.csrf_cookie_secure", "omero.web.csrf_trusted_origins")
+
+
+def test_outer_tls_proxy_trusts_its_header_and_the_https_origins():
+    result = derive(mapdata(proxy={"https": True}))
+    props = result["properties"]
+    assert props["omero.web.secure_proxy_ssl_header"] == ["HTTP_X_FORWARDED_PROTO_OMERO_WEB", "https"]
+    assert props["omero.web.session_cookie_secure"] is True
+    assert props["omero.web.csrf_cookie_secure"] is True
+    # the nginx server names, with the scheme Django 4 needs
+    assert props["omero.web.csrf_trusted_origins"] == ["https://omero.example.org"]
+    # OMERO.server connections are not touched by a proxy in front
+    assert "omero.web.secure" not in props
+    assert not set(PROXY_PROPERTIES) & set(result["unsets"])
+    assert "omero.web.use_x_forwarded_host" in result["unsets"]
+
+
+def test_outer_tls_proxy_with_its_own_header_origins_and_forwarded_host():
+    result = derive(mapdata(proxy={"https": True, "https_header": "X-Outer-Scheme",
+                                   "trusted_origins": ["https://lb.example.org:8443"],
+                                   "forwarded_host": True}))
+    props = result["properties"]
+    assert props["omero.web.secure_proxy_ssl_header"] == ["HTTP_X_OUTER_SCHEME", "https"]
+    assert props["omero.web.csrf_trusted_origins"] == ["https://lb.example.org:8443"]
+    assert props["omero.web.use_x_forwarded_host"] is True
+
+
+def test_outer_proxy_origins_add_to_nginx_tls_origins():
+    result = derive(mapdata(proxy={"https": True, "trusted_origins": ["https://lb.example.org"]},
+                            nginx={"tls": {"cert": "/c.crt", "key": "/c.key"}}))
+    assert result["properties"]["omero.web.csrf_trusted_origins"] == [
+        "https://omero.example.org", "https://lb.example.org"]
+
+
+def test_no_outer_proxy_unsets_what_it_set():
+    result = derive(mapdata())
+    assert set(PROXY_PROPERTIES) <= set(result["unsets"])
+    assert not set(PROXY_PROPERTIES) & set(result["properties"])
+
+
+def test_public_access_sets_the_public_properties_and_masks_the_password():
+    result = derive(mapdata(public={"enabled": True, "password": "pub-s3cret"}))
+    props = result["properties"]
+    assert {k: v for k, v in props.items() if k.startswith("omero.web.public.")} == {
+        "omero.web.public.enabled": True,
+        "omero.web.public.user": "public-user",
+        "omero.web.public.password": "pub-s3cret",
+        "omero.web.public.url_filter": "^/(webclient|webgateway|figure)",
+        "omero.web.public.server_id": 1,
+        "omero.web.public.get_only": True,
+        "omero.web.public.cache.enabled": False,
+        "omero.web.public.cache.timeout": 86400,
+    }
+    assert "omero.web.public.password" in result["secret_keys"]
+    # the map as _mapdata dumps it: the pillar key and the property both masked
+    masked = omero_web.masked(dict(mapdata(public={"enabled": True, "password": "pub-s3cret"}),
+                                   derived=result))
+    assert "pub-s3cret" not in json.dumps(masked)
+    assert masked["public"]["password"] == "********"
+
+
+def test_public_access_off_unsets_every_public_property():
+    result = derive(mapdata(public={"enabled": False}))
+    assert not [k for k in result["properties"] if k.startswith("omero.web.public.")]
+    assert {"omero.web.public.enabled", "omero.web.public.password",
+            "omero.web.public.url_filter"} <= set(result["unsets"])
+
+
 NGINX_EXTRA = "omero.web.nginx_server_extra_config"
 
 

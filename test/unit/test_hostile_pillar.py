@@ -79,7 +79,7 @@ def _cases():
             add(path, ACCOUNTS[-4:])
         if kind in ("text", "pkg_name", "ident", "file_name", "unit_name", "account",
                     "own_account", "own_unit", "calendar", "host", "server_names", "source",
-                    "wheel", "tls_protocols", "prefix"):
+                    "wheel", "tls_protocols", "prefix", "secret_text", "regex"):
             add(path, INJECT)
     add("nginx:tls:protocols", PROTOCOLS)
     add("sessions:clear:on_calendar", CALENDARS)
@@ -120,7 +120,7 @@ def test_the_catalogue_is_large():
     stringish = {":".join(parts) for parts, key in schema.leaves() if key.kind in (
         "text", "path", "own_dir", "own_file", "account", "own_account", "unit_name",
         "own_unit", "pkg_name", "ident", "file_name", "host", "server_names", "calendar",
-        "source", "wheel", "tls_protocols", "prefix")}
+        "source", "wheel", "tls_protocols", "prefix", "secret_text", "regex")}
     assert stringish <= covered, sorted(stringish - covered)
 
 

@@ -77,3 +77,14 @@ def test_a_reference_inside_a_url_resolves(secrets):
     assert secrets("resolve")(url, read) == "redis://:s3cret@127.0.0.1:6379/0"
     # not yet generated: the reference stays
     assert secrets("resolve")(url, {}.get) == url
+
+
+def test_mask_deep_masks_the_secret_pillar_keys_of_the_map(secrets):
+    data = {"public": {"user": "public-user", "password": "pub-pw"},
+            "redis": {"password": "redis-pw"}, "lookup": {"redis": {"password": "lk-pw"}},
+            "nginx": {"password": "not a secret key"}}
+    assert secrets("mask_deep")(data) == {
+        "public": {"user": "public-user", "password": MASK},
+        "redis": {"password": MASK}, "lookup": {"redis": {"password": MASK}},
+        "nginx": {"password": "not a secret key"},
+    }

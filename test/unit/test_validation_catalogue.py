@@ -100,6 +100,12 @@ def test_defaults_alone_are_valid_but_for_the_wheel():
         {"version": "5.33.2"},
         {"version": ">=5.6,<6"},
         {"lookup": {"nginx": {"user": "www-data"}}},
+        {"public": {"enabled": True, "server_id": 1, "url_filter": "^/webclient/(?!logout)"}},
+        {"public": {"enabled": False, "user": None, "password": None}},
+        {"proxy": {"https": True}},
+        {"proxy": {"https": True, "trusted_origins": ["https://omero.example.org",
+                                                       "https://*.example.org:8443"]}},
+        {"proxy": {"https": True, "https_header": "X-Forwarded-Proto"}, "nginx": {"enabled": False}},
     ],
 )
 def test_valid_variants(overrides):
@@ -232,6 +238,36 @@ CATALOGUE = [
     ({"nginx": {"max_body_size": "lots"}}, "omero_web:nginx:max_body_size", "an nginx size"),
     ({"nginx": {"server_name": "a.example.org; evil"}}, "omero_web:nginx:server_name",
      "server names"),
+    # public (anonymous) access
+    ({"public": {"enabled": True, "user": None}}, "omero_web:public:user",
+     "required: public:enabled needs user and password"),
+    ({"public": {"enabled": True, "password": ""}}, "omero_web:public:password",
+     "required: public:enabled needs user and password"),
+    ({"public": {"enabled": True, "url_filter": "^/webclient/(unclosed"}},
+     "omero_web:public:url_filter", "expected a regular expression (missing ), unterminated"),
+    ({"public": {"url_filter": "[z-a]"}}, "omero_web:public:url_filter",
+     "expected a regular expression (bad character range"),
+    ({"public": {"enabled": True, "server_id": 2}}, "omero_web:public:server_id",
+     "expected a position in server_list (1-1), got 2"),
+    ({"public": {"server_id": 0}}, "omero_web:public:server_id", "expected a positive integer"),
+    ({"public": {"enabled": "yes"}}, "omero_web:public:enabled", "expected true or false"),
+    ({"public": {"password": 12345678}}, "omero_web:public:password",
+     "expected a non-empty string, got an integer"),
+    ({"public": {"cache": {"timeout": "1 day"}}}, "omero_web:public:cache:timeout",
+     "expected a positive integer (seconds)"),
+    ({"public": {"user": "public user"}}, "omero_web:public:user", "expected an OMERO user name"),
+    ({"pubic": {"enabled": True}}, "omero_web:pubic", "did you mean 'public'?"),
+    # behind an outer TLS proxy
+    ({"proxy": {"https": True, "https_header": "X-Forwarded-Proto"}},
+     "omero_web:proxy:https_header", "a header other than X-Forwarded-Proto"),
+    ({"proxy": {"https_header": "X_Proto: https"}}, "omero_web:proxy:https_header",
+     "expected an HTTP header name"),
+    ({"proxy": {"trusted_origins": ["omero.example.org"]}}, "omero_web:proxy:trusted_origins",
+     "a list of origins with their scheme"),
+    ({"proxy": {"trusted_origins": "https://omero.example.org"}}, "omero_web:proxy:trusted_origins",
+     "a list of origins with their scheme"),
+    ({"proxy": {"https": "on"}}, "omero_web:proxy:https", "expected true or false"),
+    ({"proxy": {"forwarded_host": 1}}, "omero_web:proxy:forwarded_host", "expected true or false"),
     # other top-level values
     ({"version": "latest please"}, "omero_web:version", "pip version specifiers"),
     ({"version": ">=5.6.1,<"}, "omero_web:version", "pip version specifiers"),
@@ -350,6 +386,13 @@ def test_secret_values_never_in_messages(overrides):
     message = failure(overrides)
     assert "s3cr3t-value" not in message
     assert SECRET not in message
+
+
+@pytest.mark.parametrize("password", ["s3cret\nline", ["s3cret-list"], {"s3cret": 1}, 7654321])
+def test_public_password_never_in_messages(password):
+    message = failure({"public": {"enabled": True, "password": password}})
+    assert "omero_web:public:password: " in message
+    assert "s3cret" not in message and "7654321" not in message
 
 
 def test_root_not_a_mapping_hides_the_value():
