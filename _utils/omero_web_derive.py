@@ -382,6 +382,8 @@ def omero_properties(mapdata, grains, schema, secrets):
     properties.update(_tls_properties(mapdata))
     properties.update(_proxy_properties(mapdata, properties))
     properties.update(_public_properties(mapdata))
+    if logs(mapdata)["link"]:
+        properties["omero.web.logdir"] = logs(mapdata)["dir"]
     for app in apps(mapdata):
         if app.get("name"):
             _add(appends, "omero.web.apps", app["name"])
@@ -710,6 +712,25 @@ def healthcheck(mapdata):
     return {"url": "http://{}:{}{}".format(address, gunicorn.get("port"), path), "host": ""}
 
 
+def logs(mapdata):
+    """
+    Where OMERO.web logs: ``dir`` (``logdir``, else $OMERODIR/var/log),
+    ``file`` (OMEROweb.log in it) and ``link`` ($OMERODIR/var/log when
+    ``logdir`` moves it elsewhere, else None). omero-web 5.33 builds its
+    LOGGING, with OMEROweb.log's path, before it reads omero.web.logdir:
+    the formula sets that property (manage.py's debug log follows it) and
+    makes $OMERODIR/var/log a link to the directory.
+    """
+    default = str(mapdata.get("omerodir") or "").rstrip("/") + "/var/log"
+    configured = str(mapdata.get("logdir") or "").rstrip("/")
+    directory = configured or default
+    return {
+        "dir": directory,
+        "file": directory + "/OMEROweb.log",
+        "link": default if directory != default else None,
+    }
+
+
 def unit_directives(mapdata):
     """
     The sandboxing lines of both units (service:hardening), with the paths
@@ -723,6 +744,9 @@ def unit_directives(mapdata):
         if not static.startswith(omerodir + "/var/"):
             # "-": not an error while the first start has not made it yet
             lines.append("ReadWritePaths=-" + static)
+        log_dir = logs(mapdata)
+        if log_dir["link"] and not log_dir["dir"].startswith(omerodir + "/var/"):
+            lines.append("ReadWritePaths=-" + log_dir["dir"])
     return lines
 
 
@@ -771,6 +795,7 @@ def derive(mapdata, grains, schema, secrets):
         # own directory, not the shared /tmp
         "tmpdir": str(mapdata.get("omerodir") or "").rstrip("/") + "/var/tmp",
         "unit_directives": unit_directives(mapdata),
+        "logs": logs(mapdata),
         "precompress": precompress(mapdata),
         "account_mark": ACCOUNT_MARK,
     }

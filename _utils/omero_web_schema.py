@@ -91,6 +91,8 @@ SCHEMA = {
     "group": Key("own_account"),
     "user_shell": _PATH,
     "omerodir": Key("own_dir"),
+    # where OMEROweb.log is written (null: $OMERODIR/var/log)
+    "logdir": Key("own_dir", derives=("omero.web.logdir",)),
     "venv": Key("own_dir"),
     "python": {"executable": _PATH, "version": Key("text", pattern=r"^[0-9]+\.[0-9]+$", expected='e.g. "3.11"')},
     "prerequisites": {"repo_pkgs": _PKGS, "pkgs": _PKGS},

@@ -48,7 +48,7 @@ omero_web-healthcheck-cmd-run:
     - name: >-
         {{ command | map("quote") | join(" ") }}
         --wait {{ check.timeout }}
-        --log {{ (omero_web.omerodir ~ "/var/log/OMEROweb.log") | quote }}
+        --log {{ omero_web.derived.logs.file | quote }}
     - stateful:
       - test_name: >-
           if [ -e {{ check.script | quote }} ]; then

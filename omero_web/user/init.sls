@@ -56,8 +56,10 @@ omero_web-user-file-directory-tree:
         - mode: "0700"
       - {{ omero_web.omerodir }}/var:
         - mode: "0750"
+{%- if not omero_web.derived.logs.link %}
       - {{ omero_web.omerodir }}/var/log:
         - mode: "0750"
+{%- endif %}
       # Django's file sessions and uploads (TMPDIR of the units)
       - {{ omero_web.derived.tmpdir }}:
         - mode: "0700"
@@ -65,6 +67,40 @@ omero_web-user-file-directory-tree:
     - group: {{ omero_web.group }}
     - require:
       - file: omero_web-user-file-directory-omerodir
+
+{%- if omero_web.derived.logs.link %}
+
+# logdir: OMEROweb.log elsewhere. omero-web writes it to $OMERODIR/var/log
+# whatever omero.web.logdir says, so that path becomes a link to logdir (a
+# directory there is kept as var/log.before-logdir).
+# Its parents stay root's (as OMERODIR's).
+omero_web-user-file-directory-logdir-parent:
+  file.directory:
+    - name: {{ salt["file.dirname"](omero_web.derived.logs.dir) }}
+    - makedirs: True
+
+omero_web-user-file-directory-logdir:
+  file.directory:
+    - name: {{ omero_web.derived.logs.dir }}
+    - user: {{ omero_web.user }}
+    - group: {{ omero_web.group }}
+    - mode: "0750"
+    - require:
+      - user: omero_web-user-user-present
+      - file: omero_web-user-file-directory-logdir-parent
+
+omero_web-user-file-symlink-logdir:
+  file.symlink:
+    - name: {{ omero_web.derived.logs.link }}
+    - target: {{ omero_web.derived.logs.dir }}
+    - user: {{ omero_web.user }}
+    - group: {{ omero_web.group }}
+    - force: True
+    - backupname: log.before-logdir
+    - require:
+      - file: omero_web-user-file-directory-tree
+      - file: omero_web-user-file-directory-logdir
+{%- endif %}
 
 # The mark by which clean.sls knows OMERODIR is the formula's.
 omero_web-user-file-managed-mark:

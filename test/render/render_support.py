@@ -192,6 +192,8 @@ VARIANTS.update(
                                "key": "/etc/ssl/private/omero.key"}}},
         ),
         "clear_disabled": ("debian12", {"sessions": {"clear": {"enabled": False}}}),
+        "logdir": ("debian12", {"logdir": "/var/log/omero-web"}),
+        "public_behind_proxy": ("rocky9", {"public": {"enabled": True}, "proxy": {"https": True}}),
         "wheel_local": (
             "debian12",
             {"ice": {"wheel": "/srv/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"}},

@@ -634,6 +634,37 @@ def test_tls_template(renders):
             **dict(context, prefix="", prefix_locations=[]))
 
 
+def test_logdir_elsewhere_links_var_log_and_the_unit_may_write_there(variant):
+    render = variant("logdir")
+    tree = [next(iter(entry)) for entry in render.args("omero_web-user-file-directory-tree")["names"]]
+    assert "/opt/omero/web/omero-web/var/log" not in tree
+    logdir = render.args("omero_web-user-file-directory-logdir")
+    assert (logdir["name"], logdir["user"], logdir["mode"]) == ("/var/log/omero-web", "omero-web", "0750")
+    assert "makedirs" not in logdir  # its parents stay root's
+    link = render.args("omero_web-user-file-symlink-logdir")
+    assert (link["name"], link["target"]) == ("/opt/omero/web/omero-web/var/log", "/var/log/omero-web")
+    assert link["backupname"] == "log.before-logdir"
+    assert _props(render)["omero.web.logdir"] == "/var/log/omero-web"
+    assert "ReadWritePaths=-/var/log/omero-web" in render.args(UNIT)["context"]["hardening"]
+    assert "--log /var/log/omero-web/OMEROweb.log" in render.args(HEALTH)["name"]
+
+
+def test_default_logdir_has_no_link(variant):
+    render = variant("tls")
+    assert "omero_web-user-file-symlink-logdir" not in render.states
+    assert "omero.web.logdir" in render.args(CONFIG)["unsets"]
+
+
+def test_public_access_behind_an_outer_proxy(variant):
+    render = variant("public_behind_proxy")
+    props = _props(render)
+    assert props["omero.web.public.enabled"] is True
+    assert props["omero.web.secure_proxy_ssl_header"] == ["HTTP_X_FORWARDED_PROTO_OMERO_WEB", "https"]
+    assert props["omero.web.csrf_trusted_origins"] == ["https://omero.example.org"]
+    # the password is a secret of the config state, masked in its output
+    assert "omero.web.public.password" in render.args(CONFIG)["secret_keys"]
+
+
 def test_clearsessions_disabled_removes_the_timer(variant):
     render = variant("clear_disabled")
     assert TIMER not in render.states

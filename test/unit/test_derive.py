@@ -60,6 +60,7 @@ def test_pillar_example_derives_the_walkthrough():
         "pip_packages",
         "ice",
         "workers",
+        "logs",
         "prefix",
         "static_url",
         "nginx",
