@@ -57,8 +57,11 @@ omero_web-user-file-directory-tree:
       - {{ omero_web.omerodir }}/var:
         - mode: "0750"
 {%- if not omero_web.derived.logs.link %}
+      # a link left by a former logdir becomes a directory again
       - {{ omero_web.omerodir }}/var/log:
         - mode: "0750"
+        - allow_symlink: False
+        - force: True
 {%- endif %}
       # Django's file sessions and uploads (TMPDIR of the units)
       - {{ omero_web.derived.tmpdir }}:

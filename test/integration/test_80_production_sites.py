@@ -97,6 +97,45 @@ def test_public_access_off_unsets_the_properties(host):
 
 
 # --------------------------------------------------------------------------
+# OMEROweb.log elsewhere (logdir)
+# --------------------------------------------------------------------------
+
+LOGDIR = "/var/log/omero-web"
+
+
+def _log_lines(web, path):
+    res = web.run(["bash", "-c", "wc -l < %s 2>/dev/null || echo 0" % path])
+    return int(res.stdout.strip() or 0)
+
+
+def test_logdir_holds_omeroweb_log_and_back(host):
+    host.converge()
+    omerodir = host.pillar["omerodir"]
+    result = host.converge({"logdir": LOGDIR})
+    assert result.ok, result.summary()
+    assert host.run(["readlink", omerodir + "/var/log"]).stdout.strip() == LOGDIR
+    assert host.run(["stat", "-c", "%U %a", LOGDIR]).stdout.split() == ["omero-web", "750"]
+    assert host.config("omero.web.logdir") == LOGDIR
+    assert "ReadWritePaths=-" + LOGDIR in host.run(["systemctl", "cat", "omero-web"]).stdout
+    # the hardened, running OMERO.web writes its log there
+    before = _log_lines(host, LOGDIR + "/OMEROweb.log")
+    host.run(["systemctl", "restart", "omero-web"])
+    kitchen.wait_http(host.base_url() + "/webclient/login/", timeout=90)
+    assert host.http_get(host.base_url() + "/webclient/login/")[0] == 200
+    assert _log_lines(host, LOGDIR + "/OMEROweb.log") > before
+    assert host.unit_prop("omero-web", "ActiveState") == "active"
+    # a second apply changes nothing
+    again = host.apply()
+    assert again.ok and not again.changed, again.summary()
+    # logdir unset: var/log is a directory of OMERODIR's again, and OMERO.web logs there
+    host.converge()
+    assert host.run(["stat", "-c", "%F", omerodir + "/var/log"]).stdout.strip() == "directory"
+    host.run(["systemctl", "restart", "omero-web"])
+    kitchen.wait_http(host.base_url() + "/webclient/login/", timeout=90)
+    assert _log_lines(host, omerodir + "/var/log/OMEROweb.log") > 0
+
+
+# --------------------------------------------------------------------------
 # behind an outer TLS proxy
 # --------------------------------------------------------------------------
 
