@@ -116,11 +116,29 @@ def _merge_appends(appends, extra):
 
 
 def apps(mapdata):
-    """The apps of the map that are mappings (validation reports the others)."""
+    """
+    The apps of the map as ``{name, package, config, config_append}``: the
+    long form as it is, a catalogue name (``figure``) from ``app_catalogue``
+    (its module, its package pinned to the catalogued release, what its
+    README appends). Validation reports anything else.
+    """
     items = mapdata.get("apps") or []
     if not isinstance(items, (list, tuple)):
         return []
-    return [app for app in items if isinstance(app, Mapping)]
+    catalogue = _section(mapdata, "app_catalogue")
+    resolved = []
+    for app in items:
+        if isinstance(app, str) and isinstance(catalogue.get(app), Mapping):
+            entry = catalogue[app]
+            version = entry.get("version")
+            resolved.append({
+                "name": entry.get("name"),
+                "package": str(entry.get("package")) + ("=={}".format(version) if version else ""),
+                "config_append": entry.get("config_append") or {},
+            })
+        elif isinstance(app, Mapping):
+            resolved.append(app)
+    return resolved
 
 
 def _direct(mapdata, schema):

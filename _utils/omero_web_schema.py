@@ -58,7 +58,7 @@ class Key:
 
 
 #: Kinds whose mapping keys are the user's own (not schema keys).
-OPEN_KINDS = ("properties", "appends", "lookup", "rename", "source_files", "packages")
+OPEN_KINDS = ("properties", "appends", "lookup", "rename", "source_files", "packages", "app_catalogue")
 
 WORKER_CLASSES = ("sync", "gevent")
 SESSION_BACKENDS = ("file", "redis")
@@ -239,6 +239,8 @@ SCHEMA = {
         "forwarded_host": Key("bool", sets="omero.web.use_x_forwarded_host"),
     },
     "apps": Key("apps", derives=("omero.web.apps",)),
+    # the apps `apps` can name: parameters/defaults.yaml
+    "app_catalogue": Key("app_catalogue"),
     "config": Key("properties"),
     "config_append": Key("appends"),
     "secret_keys": Key("property_names"),

@@ -518,7 +518,7 @@ def _kind_redis_url(value, ctx, **_):
 PATH_PROPERTIES = ("omero.web.static_root",)
 
 
-def _kind_properties(value, ctx, appended=False, **_):
+def _kind_properties(value, ctx, appended=False, any_prefix=False, **_):
     """A mapping of OMERO properties (``config``, ``config_append``, an app's)."""
     if not isinstance(value, Mapping):
         return _one("expected a mapping of property: value, got " + _kind_name(value))
@@ -528,7 +528,7 @@ def _kind_properties(value, ctx, appended=False, **_):
         if not isinstance(key, str) or not re.match(r"^[A-Za-z0-9._-]+$", key):
             problems.append(((key,), "expected a property name (letters, digits and ._-)"))
             continue
-        if not key.startswith("omero.web.") and not allow_non_web:
+        if not key.startswith("omero.web.") and not allow_non_web and not any_prefix:
             problems.append(
                 (
                     (key,),
@@ -550,14 +550,64 @@ def _kind_appends(value, ctx, **_):
     return _kind_properties(value, ctx, appended=True)
 
 
+CATALOGUE_KEYS = ("name", "package", "version", "omero_web", "url", "config_append", "settings")
+
+
+def _catalogue(ctx):
+    value = ctx.mapdata.get("app_catalogue")
+    return value if isinstance(value, Mapping) else {}
+
+
+def _kind_app_catalogue(value, ctx, **_):
+    if not isinstance(value, Mapping):
+        return _one(_got("a mapping of app names to their entries", value))
+    problems = []
+    for short, entry in value.items():
+        if not isinstance(entry, Mapping):
+            problems.append(((short,), _got("a mapping (name, package, version...)", entry)))
+            continue
+        for key in entry:
+            if key not in CATALOGUE_KEYS:
+                problems.append(((short, key), "unknown key; " + _suggest(key, sorted(CATALOGUE_KEYS))))
+        if not _text_ok(entry.get("name"), _MODULE_NAME):
+            problems.append(((short, "name"), _got("a python module name", entry.get("name"))))
+        if not _text_ok(entry.get("package"), r"^[A-Za-z0-9][A-Za-z0-9._-]*$"):
+            problems.append(((short, "package"), _got("a pip package name", entry.get("package"))))
+        if entry.get("version") is not None and not _text_ok(str(entry["version"]), r"^[0-9][A-Za-z0-9.]*$"):
+            problems.append(((short, "version"), _got("a release, e.g. 8.0.1", entry["version"])))
+        if entry.get("omero_web") is not None and (
+                not isinstance(entry["omero_web"], str) or _specifier_set(entry["omero_web"]) is None):
+            problems.append(((short, "omero_web"), _got('pip version specifiers, e.g. ">=5.6.0"',
+                                                        entry["omero_web"])))
+        for key, appended in (("config_append", True), ("settings", False)):
+            if entry.get(key) is not None:
+                for sub, message in _kind_properties(entry[key], ctx, appended=appended, any_prefix=True):
+                    problems.append(((short, key) + sub, message))
+    return problems
+
+
 def _kind_apps(value, ctx, **_):
+    expected = "a list of apps: catalogue names (figure) or {name, package, config, config_append}"
     if not isinstance(value, (list, tuple)):
-        return _one(_got("a list of apps ({name, package, config, config_append})", value))
+        return _one(_got(expected, value))
     problems = []
     names = set()
+    catalogue = _catalogue(ctx)
     for index, app in enumerate(value):
+        if isinstance(app, str):
+            entry = catalogue.get(app)
+            if not isinstance(entry, Mapping):
+                problems.append(((index,), "unknown app {}; {}".format(
+                    _show(app), _suggest(app, sorted(str(k) for k in catalogue)).replace("keys", "apps"))))
+                continue
+            name = entry.get("name")
+            if name in names:
+                problems.append(((index,), "duplicate app name {}".format(_show(name))))
+            names.add(name)
+            problems.extend(((index,), message) for message in _app_omero_web(app, entry, ctx))
+            continue
         if not isinstance(app, Mapping):
-            problems.append(((index,), _got("a mapping with name and package", app)))
+            problems.append(((index,), _got("a catalogue name or a mapping with name and package", app)))
             continue
         for key in app:
             if key not in APP_KEYS:
@@ -589,6 +639,23 @@ def _kind_apps(value, ctx, **_):
                 for sub, message in _kind_properties(app[key], ctx, appended=appended):
                     problems.append(((index, key) + sub, message))
     return problems
+
+
+def _app_omero_web(short, entry, ctx):
+    """An exact omero-web pin the catalogued release does not work with."""
+    needs = entry.get("omero_web")
+    pinned = re.match(r"^==\s*([0-9][^*,\s]*)$", ctx.schema.version_spec(ctx.mapdata.get("version")))
+    wanted = _specifier_set(needs) if isinstance(needs, str) else None
+    if not pinned or wanted in (None, True):
+        return []
+    try:
+        if wanted.contains(pinned.group(1), prereleases=True):
+            return []
+    except InvalidVersion:
+        return []
+    return ["{} {} needs omero-web{}, but omero_web:version is {}; use its long form with a "
+            "release that works with it".format(short, entry.get("version"), needs,
+                                                 _show(ctx.mapdata.get("version")))]
 
 
 # --------------------------------------------------------------------------

@@ -730,6 +730,36 @@ def test_public_access_off_unsets_every_public_property():
             "omero.web.public.url_filter"} <= set(result["unsets"])
 
 
+# --------------------------------------------------------------------------
+# apps by name
+# --------------------------------------------------------------------------
+
+
+def test_apps_by_name_from_the_catalogue():
+    result = derive(mapdata(apps=["figure", "iviewer", "parade"],
+                            config={"omero.web.viewer.view": "omero_iviewer.views.index"}))
+    appends = result["appends"]
+    assert appends["omero.web.apps"] == ["omero_figure", "omero_iviewer", "omero_parade"]
+    assert [link[0] for link in appends["omero.web.ui.top_links"]] == ["Figure", "Help"]
+    assert [entry[0] for entry in appends["omero.web.open_with"]] == ["omero_figure", "omero_iviewer"]
+    assert appends["omero.web.ui.center_plugins"] == [
+        ["Parade", "omero_parade/init.js.html", "omero_parade"]]
+    assert {"omero-figure==8.0.1", "omero-iviewer==0.19.1", "omero-parade==0.2.4"} <= set(
+        result["pip_packages"])
+    # a setting overridden in config: iviewer is the default viewer
+    assert result["properties"]["omero.web.viewer.view"] == "omero_iviewer.views.index"
+    # the catalogue's settings are documentation, not written
+    assert "omero.web.iviewer.roi_page_size" not in result["properties"]
+
+
+def test_catalogue_entries_can_be_overridden_and_the_long_form_stays():
+    result = derive(mapdata(app_catalogue={"parade": {"version": "0.2.3"}},
+                            apps=["parade", {"name": "omero_mine", "package": "omero-mine>=1"}]))
+    assert result["appends"]["omero.web.apps"] == ["omero_parade", "omero_mine"]
+    assert "omero-parade==0.2.3" in result["pip_packages"]
+    assert "omero-mine>=1" in result["pip_packages"]
+
+
 NGINX_EXTRA = "omero.web.nginx_server_extra_config"
 
 
