@@ -3,6 +3,10 @@
 * public (anonymous) access: the omero.web.public.* properties land, and
   the public user's password is in no output of the apply, real or
   test=True, and in no file Salt keeps but its root-only state cache;
+* apps by name: figure, iviewer and parade from the catalogue are
+  installed, registered where they must be, and each one's URL answers
+  through nginx (a redirect to the login page counts);
+* OMEROweb.log in a directory of the pillar's (logdir), and back;
 * behind an outer TLS proxy (the institution's load balancer): a second
   nginx server terminates HTTPS with a self-signed certificate and proxies
   to the formula's nginx over plain HTTP; a login form fetched through it
@@ -12,6 +16,7 @@ import http.cookiejar
 import json
 import ssl
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -94,6 +99,36 @@ def test_public_access_off_unsets_the_properties(host):
     res = host.omero("config", "get", "omero.web.public.password", check=False)
     assert res.stdout.strip() == ""
     assert host.omero("config", "get", "omero.web.public.enabled", check=False).stdout.strip() == ""
+
+
+# --------------------------------------------------------------------------
+# apps by name
+# --------------------------------------------------------------------------
+
+APPS = {"apps": ["figure", "iviewer", "parade"],
+        "config": {"omero.web.viewer.view": "omero_iviewer.views.index"}}
+
+
+def test_apps_by_name_are_installed_registered_and_served(host):
+    result = host.converge(APPS)
+    assert result is None or result.ok
+    catalogue = kitchen.effective_pillar()["app_catalogue"]
+    registered = host.config("omero.web.apps")
+    for short in APPS["apps"]:
+        entry = catalogue[short]
+        shown = host.run([host.pillar["venv"] + "/bin/pip", "show", entry["package"]]).stdout
+        assert "Version: %s" % entry["version"] in shown
+        assert entry["name"] in registered
+        status, headers, _ = host.http_get(host.base_url() + entry["url"])
+        if status in (301, 302):
+            location = urllib.parse.urlparse(headers["Location"]).path
+            assert location.startswith(host.pillar["prefix"] + "/webclient/login"), (short, location)
+        else:
+            assert status == 200, (short, status)
+    assert "Figure" in [link[0] for link in host.config("omero.web.ui.top_links")]
+    assert {"omero_figure", "omero_iviewer"} <= {e[0] for e in host.config("omero.web.open_with")}
+    assert "Parade" in [e[0] for e in host.config("omero.web.ui.center_plugins")]
+    assert host.config("omero.web.viewer.view") == "omero_iviewer.views.index"
 
 
 # --------------------------------------------------------------------------
