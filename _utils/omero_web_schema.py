@@ -203,6 +203,7 @@ SCHEMA = {
         "restart": Key("choice", choices=SYSTEMD_RESTART),
         "unit_dir": Key("choice", choices=UNIT_DIRS),
         "hardening": Key("unit_directives"),
+        "reload_script": Key("own_file"),
         "healthcheck": {
             "enabled": _BOOL,
             "timeout": Key("int", min=1, expected="a positive integer (seconds)"),

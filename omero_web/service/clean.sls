@@ -33,3 +33,9 @@ omero_web-service-clean-file-absent-precompress:
     - name: {{ omero_web.nginx.precompress_script }}
     - require:
       - service: omero_web-service-clean-service-dead
+
+omero_web-service-clean-file-absent-reload:
+  file.absent:
+    - name: {{ service.reload_script }}
+    - require:
+      - service: omero_web-service-clean-service-dead

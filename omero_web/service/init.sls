@@ -59,6 +59,20 @@ omero_web-service-file-managed-precompress:
         python: {{ omero_web.python.executable }}
 {%- endif %}
 
+# The unit's ExecReload: a reload that does not pause OMERO.web.
+omero_web-service-file-managed-reload:
+  file.managed:
+    - name: {{ service.reload_script }}
+    - source: {{ files_switch(omero_web.tofs, tplroot, "omero-web-reload.py.jinja",
+                              "omero_web-service-file-managed-reload") }}
+    - template: jinja
+    - user: root
+    - group: root
+    - mode: "0755"
+    - makedirs: True
+    - context:
+        python: {{ omero_web.python.executable }}
+
 omero_web-service-file-managed:
   file.managed:
     - name: {{ service.unit_dir }}/{{ service.name }}.service
@@ -78,12 +92,16 @@ omero_web-service-file-managed:
         after: {{ after | json }}
         tmpdir: {{ omero_web.derived.tmpdir }}
         hardening: {{ omero_web.derived.unit_directives | json }}
+        reload: {{ {"python": omero_web.python.executable, "script": service.reload_script} | json }}
 {%- if precompress %}
         precompress: {{ dict(precompress, python=omero_web.python.executable) | json }}
-    - require:
-      - file: omero_web-service-file-managed-precompress
 {%- else %}
         precompress: null
+{%- endif %}
+    - require:
+      - file: omero_web-service-file-managed-reload
+{%- if precompress %}
+      - file: omero_web-service-file-managed-precompress
 {%- endif %}
 
 # systemd reads the changed unit before the restart below.
