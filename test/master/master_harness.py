@@ -8,7 +8,9 @@ master (the golden root is masterless: its ``kitchen.conf`` is replaced).
 import copy
 import json
 import os
+import re
 import sys
+import time
 from urllib.parse import urlsplit
 
 import yaml
@@ -19,16 +21,29 @@ sys.path.insert(0, os.path.join(REPO, "test", "kitchen"))
 import kitchen  # noqa: E402
 
 PILLAR_FIXTURES = os.path.join(HERE, "pillar")
-MASTER_ID = "omero-web-master"
+# Several runs side by side on one machine (the hosts share its network):
+# OMERO_WEB_MASTER_PREFIX names the minions (<prefix>-a, <prefix>-b; top.sls
+# targets them) and OMERO_WEB_MASTER_PORT_OFFSET shifts every port the site
+# pillars give (nginx, gunicorn, site A's Redis).
+PREFIX = os.environ.get("OMERO_WEB_MASTER_PREFIX", "omero-web-site")
+FIXTURE_PREFIX = "omero-web-site"  # how the fixtures (top.sls) name the minions
+PORT_OFFSET = int(os.environ.get("OMERO_WEB_MASTER_PORT_OFFSET", "0"))
+MASTER_ID = PREFIX + "-master"
 SITES = {
     # minion id -> its pillar sls in PILLAR_FIXTURES
-    "omero-web-site-a": "site_a",
-    "omero-web-site-b": "site_b",
+    PREFIX + "-a": "site_a",
+    PREFIX + "-b": "site_b",
 }
 # Redis's own port: what a redis:// URL without a port means.
 DEFAULT_REDIS_PORT = 6379
-# Generous: both hosts converge at once on a 2-core machine.
-APPLY_TIMEOUT = int(os.environ.get("OMERO_WEB_MASTER_APPLY_TIMEOUT", "2400"))
+# Bounds (seconds) of what a step can take; a step that takes longer fails
+# with a message saying which minions did not return. A first apply of
+# fresh hosts (packages, venv) on a 2-core machine takes a few minutes.
+APPLY_TIMEOUT = int(os.environ.get("OMERO_WEB_MASTER_APPLY_TIMEOUT", "900"))
+# A CLI call that does not wait for minions: publish, key listing, job lookup.
+CLI_TIMEOUT = 120
+# How often the master's job cache is asked for the returns of a job.
+POLL_EVERY = 3
 
 MINION_UNIT = """\
 # salt-minion as a service (pip installs no unit file); as Salt's own unit.
@@ -93,6 +108,35 @@ class MinionHost(kitchen.Host):
         return "http://127.0.0.1:%s%s" % (self.pillar["nginx"]["port"], self.pillar["prefix"] or "")
 
 
+def pillar_file(name):
+    """A pillar fixture as the master serves it: minion ids with PREFIX, the
+    site's own ports shifted by PORT_OFFSET (only the ports it sets)."""
+    with open(os.path.join(PILLAR_FIXTURES, name)) as fh:
+        text = fh.read()
+    if name == "top.sls":
+        return text.replace(FIXTURE_PREFIX, PREFIX)
+    doc = yaml.safe_load(text)
+    web = doc.get("omero_web") or {}
+    if PORT_OFFSET:
+        for section in ("nginx", "gunicorn"):
+            if "port" in web.get(section, {}):
+                web[section]["port"] += PORT_OFFSET
+        url = web.get("sessions", {}).get("redis_url")
+        if url:
+            web["sessions"]["redis_url"] = kitchen.shift_ports(
+                {"sessions": {"redis_url": url}, "nginx": {}, "gunicorn": {}},
+                PORT_OFFSET)["sessions"]["redis_url"]
+        return "# Generated from test/master/pillar/%s (ports + %d)\n%s" % (
+            name, PORT_OFFSET, yaml.safe_dump(doc, sort_keys=False))
+    return text
+
+
+def site_layers(minion_id):
+    """The omero_web pillar layers top.sls gives the minion (fixtures only), in order."""
+    return [yaml.safe_load(pillar_file(name + ".sls"))["omero_web"]
+            for name in ("omero_web_common", SITES[minion_id])]
+
+
 def site_pillar(minion_id, wheel_path=None):
     """The site's effective omero_web pillar: defaults.yaml <- common <- kitchen <- site.
 
@@ -101,13 +145,59 @@ def site_pillar(minion_id, wheel_path=None):
     """
     with open(os.path.join(REPO, "omero_web/parameters/defaults.yaml")) as fh:
         merged = copy.deepcopy(yaml.safe_load(fh)["values"])
-    layers = ["omero_web_common", SITES[minion_id]]
-    for name in layers:
-        with open(os.path.join(PILLAR_FIXTURES, name + ".sls")) as fh:
-            kitchen._deep_merge(merged, yaml.safe_load(fh)["omero_web"])
+    for layer in site_layers(minion_id):
+        kitchen._deep_merge(merged, layer)
     if wheel_path:
         merged["ice"]["wheel"] = wheel_path
     return merged
+
+
+class SaltJobs:
+    """``salt TARGET ARGS`` run so that no step can hang: the job is published
+    asynchronously (``salt --async``: the CLI returns with the job id at
+    once), then its returns are read from the master's job cache
+    (``salt-run jobs.lookup_jid``) until every targeted minion has returned
+    or the step's bound has passed. The master logs each return as it comes;
+    no CLI waits for it (a waiting ``salt`` CLI once sat idle for 15 minutes
+    on a return the master had already logged)."""
+
+    def __init__(self, salt_cli, salt_run_cli):
+        self.salt_cli = salt_cli
+        self.salt_run_cli = salt_run_cli
+
+    def publish(self, target, *args):
+        ret = self.salt_cli.run("--async", *args, minion_tgt=target, _timeout=CLI_TIMEOUT)
+        # with -L, target is a comma-separated list of minion ids
+        match = re.search(r"job ID: (\d+)", str(ret.stdout))
+        if not match:
+            raise AssertionError("salt --async %s %s published no job (rc %s):\n%s\n%s" % (
+                target, " ".join(args), ret.returncode, str(ret.stdout)[-2000:], str(ret.stderr)[-2000:]))
+        return match.group(1)
+
+    def lookup(self, jid):
+        """{minion: return} of the minions that have returned so far."""
+        ret = self.salt_run_cli.run("jobs.lookup_jid", jid, "--out=json", _timeout=CLI_TIMEOUT)
+        data = salt_json(ret)
+        return data if isinstance(data, dict) else {}
+
+    def run(self, minions, *args, timeout=CLI_TIMEOUT, target=None):
+        """``({minion: return}, seconds)`` once every one of ``minions`` has
+        returned; an AssertionError naming the missing ones after ``timeout``."""
+        start = time.time()
+        jid = self.publish(target or ",".join(minions), "-L", *args)
+        deadline = start + timeout
+        data = {}
+        while True:
+            data = self.lookup(jid)
+            if set(minions) <= set(data):
+                return {m: data[m] for m in minions}, time.time() - start
+            if time.time() >= deadline:
+                missing = sorted(set(minions) - set(data))
+                raise AssertionError(
+                    "`salt %s` (jid %s): no return from %s within %d s (returned: %s); see "
+                    "`salt-run jobs.lookup_jid %s` and the minions' /var/log/salt/minion" % (
+                        " ".join(args), jid, ", ".join(missing), timeout, sorted(data) or "none", jid))
+            time.sleep(POLL_EVERY)
 
 
 def salt_json(ret):

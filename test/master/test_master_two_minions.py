@@ -30,14 +30,12 @@ import os
 import re
 import socket
 import subprocess
-import time
 
 import pytest
-import yaml
 
 from master_harness import (
-    APPLY_TIMEOUT, DEFAULT_REDIS_PORT, PILLAR_FIXTURES, SITE_REDIS_PORT, SITES, kitchen, salt_json,
-    site_pillar)
+    APPLY_TIMEOUT, DEFAULT_REDIS_PORT, PORT_OFFSET, SITE_REDIS_PORT, SITES, kitchen, salt_json,
+    site_layers, site_pillar)
 
 pytestmark = pytest.mark.kitchen
 
@@ -97,15 +95,13 @@ class MinionApply(kitchen.ApplyResult):
         return "\n".join(lines)
 
 
-def salt_all(salt_cli, *args, timeout=120):
-    """`salt '*' ARGS --static --out=json` on the master: ({minion: ret}, seconds)."""
-    start = time.time()
-    ret = salt_cli.run("--static", "--timeout=%d" % timeout, *args, minion_tgt="*")
-    return salt_json(ret), time.time() - start
+def salt_all(salt_jobs, *args, timeout=120):
+    """`salt -L SITES ARGS` on the master, bounded: ({minion: ret}, seconds)."""
+    return salt_jobs.run(sorted(SITES), *args, timeout=timeout)
 
 
-def apply_all(salt_cli, *extra):
-    data, seconds = salt_all(salt_cli, "state.apply", "omero_web", *extra, timeout=APPLY_TIMEOUT)
+def apply_all(salt_jobs, *extra):
+    data, seconds = salt_all(salt_jobs, "state.apply", "omero_web", *extra, timeout=APPLY_TIMEOUT)
     runs = {m: MinionApply(m, data.get(m, "no return from %s" % m), seconds) for m in SITES}
     print("\n".join(r.summary() for r in runs.values()))
     return runs
@@ -152,9 +148,9 @@ def gunicorn_master(host):
 # -- fixtures --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def synced(minions, salt_cli):
+def synced(minions, salt_jobs):
     """`salt '*' saltutil.sync_all`: the formula's modules from the master's file_roots."""
-    data, seconds = salt_all(salt_cli, "saltutil.sync_all", timeout=300)
+    data, seconds = salt_all(salt_jobs, "saltutil.sync_all", timeout=300)
     print("saltutil.sync_all: %.1f s: %s" % (seconds, json.dumps(data, sort_keys=True)))
     return data
 
@@ -184,10 +180,10 @@ def default_redis_port_taken():
 
 
 @pytest.fixture(scope="module")
-def first_apply(synced, salt_cli):
+def first_apply(synced, salt_jobs):
     with default_redis_port_taken() as how:
         print("first apply with 127.0.0.1:%d %s" % (DEFAULT_REDIS_PORT, how))
-        runs = apply_all(salt_cli)
+        runs = apply_all(salt_jobs)
     for run in runs.values():
         run.default_redis_port = how
     return runs
@@ -210,29 +206,28 @@ def site(request, converged):
 
 # -- the harness -----------------------------------------------------------------
 
-def test_both_minions_accepted_and_answer(minions, salt_cli, salt_key_cli):
+def test_both_minions_accepted_and_answer(minions, salt_jobs, salt_key_cli):
     keys = salt_json(salt_key_cli.run("--list=all", "--out=json"))
     assert set(SITES) <= set(keys["minions"]), keys
-    data, _ = salt_all(salt_cli, "test.ping", timeout=30)
+    data, _ = salt_all(salt_jobs, "test.ping", timeout=30)
     assert data == {m: True for m in SITES}
 
 
-def test_sync_all_brings_the_formula_modules(synced, salt_cli):
+def test_sync_all_brings_the_formula_modules(synced, salt_jobs):
     assert set(synced) == set(SITES), synced
-    data, _ = salt_all(salt_cli, "sys.list_modules", timeout=60)
-    states, _ = salt_all(salt_cli, "sys.list_state_modules", timeout=60)
+    data, _ = salt_all(salt_jobs, "sys.list_modules", timeout=60)
+    states, _ = salt_all(salt_jobs, "sys.list_state_modules", timeout=60)
     for minion in SITES:
         assert {"omero", "omero_web"} <= set(data[minion]), (minion, data[minion])
         assert "omero" in states[minion], (minion, states[minion])
 
 
-def test_each_minion_gets_its_own_site_pillar(minions, salt_cli, pillar_tree):
-    data, _ = salt_all(salt_cli, "pillar.get", "omero_web", timeout=60)
+def test_each_minion_gets_its_own_site_pillar(minions, salt_jobs, pillar_tree):
+    data, _ = salt_all(salt_jobs, "pillar.get", "omero_web", timeout=60)
     for minion, sls in SITES.items():
         expected = {}
-        for name in ("omero_web_common", sls):
-            with open("%s/%s.sls" % (PILLAR_FIXTURES, name)) as fh:
-                kitchen._deep_merge(expected, yaml.safe_load(fh)["omero_web"])
+        for layer in site_layers(minion):
+            kitchen._deep_merge(expected, layer)
         kitchen._deep_merge(expected, {"ice": {"wheel": pillar_tree["wheel"]}})
         assert data[minion] == expected, minion
 
@@ -427,8 +422,8 @@ def test_configs_differ_exactly_where_the_pillars_differ(converged):
     assert int(conf_a["omero.web.wsgi_threads"]) == 4 and "omero.web.wsgi_threads" not in conf_b
     assert int(conf_b["omero.web.wsgi_worker_connections"]) == 500
     assert "omero.web.wsgi_worker_connections" not in conf_a
-    assert int(conf_a["omero.web.application_server.port"]) == 4081
-    assert int(conf_b["omero.web.application_server.port"]) == 4082
+    assert int(conf_a["omero.web.application_server.port"]) == 4081 + PORT_OFFSET
+    assert int(conf_b["omero.web.application_server.port"]) == 4082 + PORT_OFFSET
     assert conf_a["omero.web.cors_origin_whitelist"] == a.pillar["cors"]["whitelist"]
     assert "omero.web.cors_origin_whitelist" not in conf_b
     assert not any(k.startswith("omero.web.cors") for k in conf_b), sorted(conf_b)
@@ -439,25 +434,25 @@ def test_configs_differ_exactly_where_the_pillars_differ(converged):
     assert conf_b["omero.web.server_list"] == b.pillar["server_list"]
 
 
-def test_omero_module_reads_each_config_from_the_master(converged, salt_cli):
+def test_omero_module_reads_each_config_from_the_master(converged, salt_jobs):
     """The formula's `omero` execution module, as an operator uses it from the master."""
-    ports, _ = salt_all(salt_cli, "omero.config_get", "omero.web.application_server.port", timeout=60)
-    prefixes, _ = salt_all(salt_cli, "omero.config_get", "omero.web.prefix", timeout=60)
+    ports, _ = salt_all(salt_jobs, "omero.config_get", "omero.web.application_server.port", timeout=60)
+    prefixes, _ = salt_all(salt_jobs, "omero.config_get", "omero.web.prefix", timeout=60)
     for minion, host in converged.items():
         assert int(ports[minion]) == host.pillar["gunicorn"]["port"], ports
         assert (prefixes[minion] or "") == host.pillar["prefix"], prefixes
 
 
-def test_second_apply_changes_nothing_on_both(converged, salt_cli):
-    runs = apply_all(salt_cli)
+def test_second_apply_changes_nothing_on_both(converged, salt_jobs):
+    runs = apply_all(salt_jobs)
     for run in runs.values():
         assert run.ok, run.summary()
         assert run.changed == {}, run.summary() + "\n" + "\n".join(sorted(run.changed))
 
 
-def test_dry_run_predicts_nothing_on_both(converged, salt_cli):
+def test_dry_run_predicts_nothing_on_both(converged, salt_jobs):
     """test=True on the converged sites (site A's Redis on 6380 included)."""
-    runs = apply_all(salt_cli, "test=True")
+    runs = apply_all(salt_jobs, "test=True")
     for run in runs.values():
         assert run.ok, run.summary()
         predicted = sorted(kitchen.ApplyResult.state_id(k) for k, v in run.states.items()
