@@ -690,6 +690,27 @@ def _rule_redis_url_used(ctx, problems):
         problems.append((("sessions", "redis_url"), _got(expected, url)))
 
 
+#: pillar.example's omero.web.secret_key: documentation, never a site's key.
+PLACEHOLDER_SECRET_KEY = "change-me-to-a-long-random-string"
+
+
+def _rule_shared_secret_key(ctx, problems):
+    """Nodes that share a session store (an external Redis) sign sessions
+    and CSRF tokens with omero.web.secret_key: each needs the same one, set
+    in pillar (else each node makes its own and rejects the others')."""
+    sessions = _section(ctx.mapdata, "sessions")
+    if sessions.get("backend") != "redis" or not sessions.get("redis_external"):
+        return
+    key = _section(ctx.mapdata, "config").get("omero.web.secret_key")
+    where = ("config", "omero.web.secret_key")
+    why = ("sessions:redis_external: nodes sharing that session store must share one "
+           "secret key; set the same long random value on every node")
+    if not isinstance(key, str) or not key.strip():
+        problems.append((where, "required: " + why))
+    elif key.strip() == PLACEHOLDER_SECRET_KEY:
+        problems.append((where, "is pillar.example's placeholder, not a key (" + why + ")"))
+
+
 def _rule_worker_class_options(ctx, problems):
     gunicorn = _section(ctx.mapdata, "gunicorn")
     # options the user set, not defaults of a parameters layer
@@ -828,6 +849,7 @@ def _rule_no_control_characters(ctx, problems):
 
 RULES = (
     _rule_redis_url_used,
+    _rule_shared_secret_key,
     _rule_worker_class_options,
     _rule_cors,
     _rule_nginx,

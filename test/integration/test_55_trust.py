@@ -85,8 +85,10 @@ def test_local_redis_requires_a_password_and_a_wrong_one_fails_the_apply(web):
     port = 6379 + kitchen.port_offset()
     assert "NOAUTH" in web.run(["redis-cli", "-p", str(port), "ping"], check=False).stdout
     # OMERO.web pointed at that Redis (as an external one) with a wrong password
+    # (nodes sharing an external store must share a real secret key)
     _pillar(web, {"sessions": {"redis_external": True,
                                "redis_url": "redis://:not-the-password@127.0.0.1:%d/0" % port},
+                  "config": {"omero.web.secret_key": "a-site-wide-key-" + "x" * 40},
                   "service": {"healthcheck": {"timeout": 30}}})
     result = web.apply()
     assert not result.ok

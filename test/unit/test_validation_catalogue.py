@@ -14,7 +14,8 @@ import pathlib
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from unit_support import FORMULA, PARAMETERS, build, defaults, omero_web_dunders, salt_merge
+from unit_support import (FORMULA, PARAMETERS, build, deep_update, defaults, omero_web_dunders,
+                          salt_merge)
 
 omero_web = FORMULA.omero_web
 SECRET = "change-me-to-a-long-random-string"
@@ -492,3 +493,34 @@ def test_not_a_mapping():
     mapdata, _ = build()
     with pytest.raises(SaltInvocationError, match=r"^omero_web: expected a mapping"):
         omero_web.validate(mapdata, pillar="gunicorn")
+
+
+# --------------------------------------------------------------------------
+# nodes sharing an external session store share one secret key (issue 14)
+# --------------------------------------------------------------------------
+
+EXTERNAL = {"sessions": {"backend": "redis", "redis_external": True,
+                         "redis_url": "redis://127.0.0.1:6390/0"}}
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"omero.web.secret_key": SECRET}, "is pillar.example's placeholder"),
+    ({"omero.web.secret_key": " "}, "required: sessions:redis_external"),
+])
+def test_external_session_store_needs_a_real_shared_secret_key(config, expected):
+    message = failure(deep_update(dict(EXTERNAL), {"config": config}))
+    assert "omero_web:config:omero.web.secret_key" in message and expected in message, message
+
+
+def test_external_session_store_without_any_secret_key():
+    mapdata, pillar = build(EXTERNAL)
+    del mapdata["config"]["omero.web.secret_key"]
+    with pytest.raises(SaltInvocationError) as info:
+        omero_web.validate(mapdata, pillar=pillar)
+    assert "omero_web:config:omero.web.secret_key: required" in str(info.value)
+
+
+def test_external_session_store_with_its_own_secret_key_is_valid():
+    assert check(deep_update(dict(EXTERNAL), {"config": {"omero.web.secret_key": "k" * 50}})) is True
+    # a local Redis or file sessions: one node, the placeholder is its business
+    assert check({"sessions": {"redis_external": False}}) is True
