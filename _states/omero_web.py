@@ -204,8 +204,8 @@ def _act(name, action, enable, omerodir, venv, unit_file):
 def service_running(name, omerodir, venv, unit_file, enable=True):
     """
     Ensure OMERO.web's unit ``name`` runs what is on disk: started when it
-    is not running; reloaded gracefully (SIGHUP: new workers read config.xml
-    again, no request dropped) when only properties that new workers read
+    is not running; reloaded gracefully (the unit's ExecReload: new workers
+    read config.xml again, no request dropped) when only properties that new workers read
     changed; restarted when something the gunicorn master fixed at its
     start changed (the venv's packages, the unit, bind address, workers,
     apps...: ``_utils/omero_web_service.py``). The comment says which, and why.

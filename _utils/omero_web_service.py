@@ -4,9 +4,11 @@ or a restart. Declared here once, used by the ``omero_service`` execution
 module (the real decision, from what the running process was started with)
 and by the state's dry run (from the changes the other states predict).
 
-gunicorn reloads on SIGHUP: the same master starts new workers, which import
-OMERO.web's settings (config.xml) again, and stops the old ones gracefully;
-no request is dropped. What ``omero web start`` turns into the master's own
+A reload keeps the gunicorn master: the unit's ExecReload (the formula's
+reload script) has it start new workers, which import OMERO.web's settings
+(config.xml) again, and stops the old ones gracefully once the new ones
+have loaded; no request fails and none waits (gunicorn's own SIGHUP stops
+the old workers at once: requests then wait seconds for the new ones). What ``omero web start`` turns into the master's own
 command line and environment, and what needs its ``collectstatic``, needs a
 new master: a restart.
 

@@ -1,5 +1,6 @@
 """Issue 14, part 1: a change that only new workers read reloads OMERO.web
-gracefully (gunicorn's SIGHUP), and no request is dropped while it is applied.
+gracefully (the unit's ExecReload: new gunicorn workers load next to the
+old ones), and no request fails while it is applied.
 
 A bounded probe (test/kitchen/probe.py: a thread GETting the login page
 through nginx on 127.0.0.1, a few hundred requests at most, stopping by
