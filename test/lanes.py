@@ -19,6 +19,7 @@ Exit status: 0 when every lane passed. Logs: /var/tmp/omero-web-tests/<lane>.log
 """
 import argparse
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -46,6 +47,11 @@ APPLY = [
 ]
 
 
+#: The day-two scenarios (issue 11): each starts from a host of its own.
+DAY_TWO = sorted(str(p.relative_to(REPO)) for p in pathlib.Path(REPO, "test", "integration").glob("test_9*.py"))
+NOT_DAY_TWO = ["--ignore=" + path for path in DAY_TWO]
+
+
 def salt_python(release):
     """A Python with Salt ``release`` and the test requirements (built once, cached)."""
     import kitchen  # pylint: disable=import-outside-toplevel
@@ -71,16 +77,23 @@ def lanes(full=False):
            "OMERO_WEB_IT_HOST": "omero-web-it-d13", "OMERO_WEB_PORT_OFFSET": "10000"}
     s3006 = {"OMERO_WEB_KITCHEN_OS": "debian12", "OMERO_WEB_KITCHEN_SALT": "3006",
              "OMERO_WEB_IT_HOST": "omero-web-it-s3006", "OMERO_WEB_PORT_OFFSET": "20000"}
+    # Offsets 10000 apart (and 15000 between them): no port of one lane's
+    # hosts (80, 443, 4080, 6379 and the tests' own +10/+11) meets another's.
+    day2 = {"OMERO_WEB_IT_HOST": "omero-web-it-day2", "OMERO_WEB_PORT_OFFSET": "15000"}
     result = {
-        "main": ("Debian 12, Salt 3007: unit, render, functional, front door, integration",
+        "integration": ("Debian 12, Salt 3007: the real-host suite on one shared host",
+                        lambda: PYTEST + ["test/integration"] + NOT_DAY_TWO, {}),
+        "day2": ("Debian 12, Salt 3007: upgrade/downgrade, adoption, app changes (own hosts)",
+                 lambda: PYTEST + DAY_TWO, day2),
+        "main": ("Debian 12, Salt 3007: unit, render, functional, front door",
                  lambda: PYTEST + ["test/unit", "test/render", "test/functional",
-                                   "test/frontdoor", "test/integration"], {}),
+                                   "test/frontdoor"], {}),
         "master": ("Debian 12, Salt 3007: a salt-master and minion hosts",
                    lambda: PYTEST + ["test/master"], {}),
         "debian13": ("Debian 13, Salt 3008: the core real-host scenarios",
-                     lambda: PYTEST + (["test/integration"] if full else CORE), d13),
+                     lambda: PYTEST + (["test/integration"] + NOT_DAY_TWO if full else CORE), d13),
         "salt3006": ("Debian 12, Salt 3006: pillar.example from a fresh host, exact dry run, idempotent",
-                     lambda: PYTEST + (["test/integration"] if full else APPLY), s3006),
+                     lambda: PYTEST + (["test/integration"] + NOT_DAY_TWO if full else APPLY), s3006),
         "modules-salt3006": ("Salt 3006's own Python: unit, render, functional",
                              lambda: [salt_python("3006"), "-m", "pytest", "-q", "-ra",
                                       "test/unit", "test/render", "test/functional"], {}),
@@ -94,7 +107,8 @@ def lanes(full=False):
 #: Which lanes start together: a lane starts when one before it ends, at most
 #: this many at once.
 PARALLEL = int(os.environ.get("OMERO_WEB_TEST_LANES", "3"))
-ORDER = ["main", "debian13", "salt3006", "master", "modules-salt3006", "modules-salt3008"]
+ORDER = ["integration", "day2", "master", "main", "debian13", "salt3006",
+         "modules-salt3006", "modules-salt3008"]
 
 
 def run(names, full):
