@@ -621,6 +621,24 @@ def session_check(user=None, omerodir=None, venv=None):
                        what="omero: storing a session", quiet=True)
 
 
+def clear_all_sessions(user=None, omerodir=None, venv=None):
+    """
+    Delete EVERY session of OMERO.web's configured session engine (file,
+    Redis...), decoding none: what an upgrade across a session serializer or
+    Django major version needs (``_utils/omero_web_upgrade.py``). Run it
+    while OMERO.web is stopped. Returns ``{"engine", "cleared"}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' omero.clear_all_sessions
+    """
+    user, omerodir, venv = _resolve(user, omerodir, venv)
+    return _run_script("clear_sessions", {}, user, omerodir, venv,
+                       what="omero: clearing the session store", quiet=True)
+
+
 def clearsessions(user=None, omerodir=None, venv=None):
     """
     Delete expired sessions (``omero web clearsessions``). Returns ``True``.

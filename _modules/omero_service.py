@@ -137,6 +137,8 @@ def record(name, omerodir, venv, unit_file):
     """Record what the running process has just read (after a start, restart or reload)."""
     state = running(name)
     data = dict(on_disk(omerodir, venv, unit_file), main_pid=state["main_pid"])
+    # the release whose sessions the store now holds (omero_web_upgrade)
+    data["omero_web_version"] = __salt__["omero_venv.dist_version"](venv, "omero-web")
     data.pop("mtime", None)
     os.makedirs(RECORD_DIR, mode=0o700, exist_ok=True)
     tmp = _record_path(name) + ".tmp"

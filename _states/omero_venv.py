@@ -20,6 +20,8 @@ Each decides what a dry run says inside the state function (check -> test
         - pkgs: [omero-web>=5.6.1, whitenoise]
 """
 
+import re
+
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 __virtualname__ = "omero_venv"
@@ -133,4 +135,25 @@ def packages_installed(name, venv, pkgs):
         return ret
     ret = __states__["pip.installed"](name=name, pkgs=list(pkgs), bin_env=venv)
     ret["name"] = name
+    if __opts__["test"] and ret.get("result") is None and not ret.get("changes"):
+        # pip.installed's dry run only comments; the changes name each
+        # package's installed and wanted version (an upgrade, a downgrade),
+        # and make the service state predict its restart.
+        ret["changes"] = _planned(venv, ret.get("comment") or "", pkgs)
     return ret
+
+
+def _planned(venv, comment, pkgs):
+    """``{package: {old: installed version, new: requirement}}`` for the
+    requirements pip.installed's dry-run comment lists as to be installed."""
+    listed = {line.strip() for line in comment.splitlines()[1:]}
+    single = re.match(r"^Python package (.+) is set to be installed$", comment.strip())
+    if single:
+        listed.add(single.group(1))
+    planned = {}
+    for requirement in pkgs:
+        if requirement not in listed:
+            continue
+        dist = re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0]
+        planned[dist] = {"old": __salt__["omero_venv.dist_version"](venv, dist), "new": requirement}
+    return planned

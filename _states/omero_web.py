@@ -186,8 +186,34 @@ def _changed_properties_in(reqs):
     return properties, other
 
 
-def _act(name, action, enable, omerodir, venv, unit_file):
+def _session_upgrade(name, venv, version):
+    """
+    ``(old, new, reasons)``: the omero-web release whose sessions the store
+    holds (what the running process was started with), the one the service
+    will run (installed; in a dry run, the pillar's exact pin), and why the
+    store must be cleared between them (``_utils/omero_web_upgrade.py``).
+    """
+    old = (__salt__["omero_service.recorded"](name) or {}).get("omero_web_version")
+    new = __salt__["omero_venv.dist_version"](venv, "omero-web")
+    if __opts__["test"]:
+        new = __utils__["omero_web_upgrade.exact_pin"](version) or new
+    return old, new, __utils__["omero_web_upgrade.session_clear_reasons"](old, new)
+
+
+def _sessions_change(old, new, reasons, cleared="all"):
+    return {"cleared": cleared,
+            "why": "omero-web {} -> {}: {}".format(old, new, "; ".join(reasons))}
+
+
+def _act(name, action, enable, omerodir, venv, unit_file, clear_as=None):
+    """Start, restart or reload; ``clear_as`` (a user): clear the session store while stopped."""
     before = __salt__["omero_service.running"](name)
+    cleared = None
+    if clear_as and action == "restart":
+        __salt__["service.stop"](name)
+        action = "start"
+    if clear_as and action == "start":
+        cleared = __salt__["omero.clear_all_sessions"](user=clear_as, omerodir=omerodir, venv=venv)
     if action == "start":
         __salt__["service.start"](name)
     elif action == "restart":
@@ -198,10 +224,11 @@ def _act(name, action, enable, omerodir, venv, unit_file):
         (__salt__["service.enable"] if enable else __salt__["service.disable"])(name)
     if action in ("start", "restart"):
         __salt__["omero_service.wait_new_master"](name, before["main_pid"])
-    return __salt__["omero_service.record"](name, omerodir, venv, unit_file)
+    __salt__["omero_service.record"](name, omerodir, venv, unit_file)
+    return cleared
 
 
-def service_running(name, omerodir, venv, unit_file, enable=True):
+def service_running(name, omerodir, venv, unit_file, enable=True, user=None, version=None):
     """
     Ensure OMERO.web's unit ``name`` runs what is on disk: started when it
     is not running; reloaded gracefully (the unit's ExecReload: new workers
@@ -225,15 +252,26 @@ def service_running(name, omerodir, venv, unit_file, enable=True):
 
     enable : True
         Enable the unit at boot (``None``: leave it).
+
+    user, version
+        The service user and the pillar's omero-web requirement: when the
+        omero-web release changes across a session serializer or Django
+        major version (``_utils/omero_web_upgrade.py``), the session store
+        is cleared once, as ``user``, between the stop and the start of the
+        restart; a dry run predicts it from an exact pin (``==5.33.2``).
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     try:
         owed = __salt__["omero_service.owed"](name, omerodir, venv, unit_file)
         enabled = __salt__["service.enabled"](name)
+        old, new, clear = _session_upgrade(name, venv, version) if user else (None, None, [])
     except CommandExecutionError as exc:
         ret["comment"] = str(exc)
         return ret
     action = owed["action"]
+    if clear and owed["action"] in ("nothing", "reload"):
+        action = "restart"
+        owed["reasons"].append("omero-web {} -> {}".format(old, new))
     enable_change = enable is not None and enabled != enable
     if action == "nothing" and not enable_change:
         if not __opts__["test"] and not __salt__["omero_service.recorded"](name):
@@ -247,29 +285,39 @@ def service_running(name, omerodir, venv, unit_file, enable=True):
         changes[name] = {"action": action, "why": "; ".join(owed["reasons"])}
     if enable_change:
         changes["enabled"] = {"old": enabled, "new": enable}
+    if clear:
+        changes["sessions"] = _sessions_change(old, new, clear)
+    cleared_note = "; the session store is cleared ({})".format(changes["sessions"]["why"]) if clear else ""
     if __opts__["test"]:
         ret["result"] = None
         ret["changes"] = changes
-        ret["comment"] = "{} would be {}: {}".format(
-            name, _PAST.get(action, "enabled"), "; ".join(owed["reasons"]) or "enabled at boot")
+        ret["comment"] = "{} would be {}: {}{}".format(
+            name, _PAST.get(action, "enabled"), "; ".join(owed["reasons"]) or "enabled at boot",
+            cleared_note.replace("is cleared", "would be cleared"))
         return ret
     try:
-        _act(name, None if action == "nothing" else action, enable, omerodir, venv, unit_file)
+        cleared = _act(name, None if action == "nothing" else action, enable, omerodir, venv,
+                       unit_file, clear_as=user if clear else None)
         after = __salt__["omero_service.owed"](name, omerodir, venv, unit_file)
     except CommandExecutionError as exc:
         ret["comment"] = "{} could not be {}: {}".format(name, _PAST.get(action, "enabled"), exc)
         return ret
+    if cleared:
+        changes["sessions"] = _sessions_change(old, new, clear, cleared["cleared"])
+        cleared_note = "; the session store ({}) was cleared ({})".format(
+            cleared["engine"], changes["sessions"]["why"])
     ret["changes"] = changes
     if after["action"] != "nothing":
         ret["comment"] = "{} still needs a {}: {}".format(name, after["action"], "; ".join(after["reasons"]))
         return ret
     ret["result"] = True
-    ret["comment"] = "{} {}: {}".format(name, _PAST.get(action, "enabled"),
-                                        "; ".join(owed["reasons"]) or "enabled at boot")
+    ret["comment"] = "{} {}: {}{}".format(name, _PAST.get(action, "enabled"),
+                                          "; ".join(owed["reasons"]) or "enabled at boot", cleared_note)
     return ret
 
 
-def mod_watch(name, sfun=None, omerodir=None, venv=None, unit_file=None, enable=True, **kwargs):
+def mod_watch(name, sfun=None, omerodir=None, venv=None, unit_file=None, enable=True, user=None,
+              version=None, **kwargs):
     """
     A watched state changed and ``service_running`` found nothing owed: in a
     dry run, the watched states' predicted changes say what the real run
@@ -292,6 +340,11 @@ def mod_watch(name, sfun=None, omerodir=None, venv=None, unit_file=None, enable=
     ret["result"] = None
     ret["changes"] = {name: {"action": need, "why": "; ".join(reasons)}}
     ret["comment"] = "{} would be {}: {}".format(name, _PAST[need], "; ".join(reasons))
+    old, new, clear = _session_upgrade(name, venv, version) if user and venv else (None, None, [])
+    if clear and need == "restart":
+        ret["changes"]["sessions"] = _sessions_change(old, new, clear)
+        ret["comment"] += "; the session store would be cleared ({})".format(
+            ret["changes"]["sessions"]["why"])
     return ret
 
 

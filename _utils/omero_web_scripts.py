@@ -167,3 +167,51 @@ def session_roundtrip(request, marker):
         sys.stderr.write("a session written with %s could not be read back\n" % settings.SESSION_ENGINE)
         sys.exit(1)
     sys.stdout.write("\n" + marker + json.dumps(settings.SESSION_ENGINE) + "\n")
+
+
+def clear_sessions(request, marker):
+    """
+    Delete every session of OMERO.web's configured session engine (file,
+    cache such as Redis, database) without decoding any: the store after an
+    upgrade that changed the session serializer or Django's major version.
+    Answers ``{"engine", "cleared"}`` (the number of sessions deleted, or
+    -1 when the cache can only be cleared as a whole).
+    """
+    import importlib
+    import json
+    import os
+    import sys
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omeroweb.settings")
+    try:
+        import django
+
+        django.setup()
+        from django.conf import settings
+
+        name = settings.SESSION_ENGINE
+        engine = importlib.import_module(name)
+        cleared = 0
+        if name.endswith((".cache", ".cached_db")):
+            from django.core.cache import caches
+
+            cache = caches[settings.SESSION_CACHE_ALIAS]
+            prefix = getattr(engine, "KEY_PREFIX", "django.contrib.sessions.cache")
+            if hasattr(cache, "delete_pattern"):  # django-redis
+                cleared = cache.delete_pattern(prefix + "*") or 0
+            else:
+                cache.clear()
+                cleared = -1
+        if name.endswith((".db", ".cached_db")):
+            cleared += engine.SessionStore.get_model_class().objects.all().delete()[0]
+        if name.endswith(".file"):
+            store = engine.SessionStore()
+            path = store._get_storage_path()  # pylint: disable=protected-access
+            for entry in os.listdir(path):
+                if entry.startswith(settings.SESSION_COOKIE_NAME):
+                    os.unlink(os.path.join(path, entry))
+                    cleared += 1
+    except Exception as exc:  # pylint: disable=broad-except
+        sys.stderr.write("%s: %s\n" % (type(exc).__name__, exc))
+        sys.exit(1)
+    sys.stdout.write("\n" + marker + json.dumps({"engine": name, "cleared": cleared}) + "\n")

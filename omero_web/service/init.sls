@@ -118,6 +118,9 @@ omero_web-service-omero_web-service_running:
     - omerodir: {{ omero_web.omerodir }}
     - venv: {{ omero_web.venv }}
     - unit_file: {{ service.unit_dir }}/{{ service.name }}.service
+    # an upgrade across a session format clears the store (omero_web_upgrade)
+    - user: {{ omero_web.user }}
+    - version: {{ omero_web.version | json }}
     - require:
       - sls: {{ tplroot }}.user
 {%- if nginx_served %}

@@ -70,3 +70,20 @@ def host():
     yield h
     if not (reuse or os.environ.get("OMERO_WEB_KEEP_HOST")):
         h.destroy()
+
+
+@pytest.fixture(scope="module")
+def own_host(request):
+    """
+    A fresh kitchen host of the test module's own, for scenarios that need
+    a start the shared ``host`` cannot give (an old release, a hand-made
+    install): named OMERO_WEB_IT_HOST + the module's HOST_SUFFIX, so that
+    lanes run such modules side by side.
+    """
+    name = os.environ.get("OMERO_WEB_IT_HOST", "omero-web-it") + request.module.HOST_SUFFIX
+    h = KitchenHost(name)
+    h.create(fresh=True)
+    h.boot()
+    yield h
+    if not os.environ.get("OMERO_WEB_KEEP_HOST"):
+        h.destroy()
