@@ -489,6 +489,14 @@ def nginx_config(
         if content is None:
             ret.update(failure)
             return ret
+    upcoming = _omero_web_upcoming() if __opts__["test"] and not generated else None
+    if upcoming:
+        # This run's pip state upgrades or downgrades omero-web: the real run
+        # regenerates the file with the new release (its header names it).
+        ret["result"] = None
+        ret["changes"] = {"omero_web": {"old": version, "new": upcoming}}
+        ret["comment"] = f"{name} would be regenerated with omero-web {upcoming}"
+        return ret
     ret = __states__["omero_web.nginx_file"](
         name,
         contents=content,
@@ -534,6 +542,20 @@ def _generate_nginx(name, kind, version, inputs_fp, request, tuning, conn):
                 f" tuned, nothing was written: {exc}",
             }
     return _header(kind, version, inputs_fp, body) + body + "\n", None
+
+
+def _omero_web_upcoming():
+    """Under test=True: the omero-web requirement this run's pip state
+    (``omero_venv.packages_installed``) would install instead of the
+    installed release, or None."""
+    for key, result in (globals().get("__running__") or {}).items():
+        parts = key.split("_|-")
+        if len(parts) != 4 or (parts[0], parts[3]) != ("omero_venv", "packages_installed"):
+            continue
+        for dist, change in (result.get("changes") or {}).items():
+            if re.sub(r"[-_.]+", "_", dist).lower() == "omero_web" and isinstance(change, dict):
+                return change.get("new")
+    return None
 
 
 def nginx_http_config(name, address, tuning=None, user=None, group=None, mode="0644"):

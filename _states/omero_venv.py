@@ -155,5 +155,20 @@ def _planned(venv, comment, pkgs):
         if requirement not in listed:
             continue
         dist = re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0]
-        planned[dist] = {"old": __salt__["omero_venv.dist_version"](venv, dist), "new": requirement}
+        installed = __salt__["omero_venv.dist_version"](venv, dist)
+        if not _satisfied(requirement, installed):
+            planned[dist] = {"old": installed, "new": requirement}
     return planned
+
+
+def _satisfied(requirement, installed):
+    """Whether the installed version meets the requirement (pip.installed's
+    dry run lists every package when one needs installing)."""
+    if installed is None:
+        return False
+    try:
+        from packaging.requirements import Requirement  # pylint: disable=import-outside-toplevel
+
+        return Requirement(requirement).specifier.contains(installed, prereleases=True)
+    except Exception:  # pylint: disable=broad-except
+        return False

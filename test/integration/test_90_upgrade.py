@@ -70,14 +70,21 @@ def switch(web, old, new):
     predicted = sorted(map(real.state_id, dry.predicted))
     changed = sorted(map(real.state_id, real.changed))
     assert predicted == changed
-    assert changed == ["omero_web-service-omero_web-service_running",
+    # the pin, the nginx file (it names the release it was generated with)
+    # and nginx's graceful reload, the one restart
+    assert changed == ["omero_web-nginx-config-omero-nginx_config",
+                       "omero_web-nginx-service-omero_web-nginx_running",
+                       "omero_web-service-omero_web-service_running",
                        "omero_web-venv-omero_venv-packages_installed"], changed
+    pip_key = [k for k in dry.predicted if "packages_installed" in k][0]
+    assert dry.states[pip_key]["changes"] == {"omero-web": {"old": old, "new": "omero-web==" + new}}
     service_key = [k for k in real.changed if "service_running" in k][0]
     service = real.states[service_key]
     dry_service = dry.states[service_key]
     assert set(service["changes"]) == set(dry_service["changes"]) == {web.pillar["service"]["name"],
                                                                       "sessions"}
     assert service["changes"]["sessions"]["why"] == dry_service["changes"]["sessions"]["why"]
+    assert service["changes"]["sessions"]["cleared"] >= 1
     why = service["changes"]["sessions"]["why"]
     assert why.startswith("omero-web %s -> %s" % (old, new)) and "5.30" in why and "5.31" in why
     assert "session store (django.contrib.sessions.backends.cache) was cleared" in service["comment"]

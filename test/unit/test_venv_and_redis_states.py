@@ -12,6 +12,7 @@ re-reads see real files. Real venvs are made on the kitchen hosts
 
 import os
 import pathlib
+import shutil
 
 import pytest
 
@@ -220,3 +221,35 @@ def test_requirepass_is_masked_and_resolved_from_the_secret_file(redis_conf, tmp
     assert "requirepass " + value in redis_conf.read_text()
     assert web_state.secret_present(str(secret))["changes"] == {}
     assert secret.read_text().strip() == value  # generated once
+
+
+def test_packages_dry_run_names_each_upgrade_or_downgrade(tmp_path, tools, opts, pip_installed):
+    """pip.installed's dry run lists every package once one needs installing;
+    the state's changes name only those whose installed version misses the
+    requirement, with the installed and the wanted version (issue 11)."""
+    venv = tmp_path / "venv3"
+    tools(["/usr/bin/python3", "-m", "venv", str(venv)])
+    install_dist(venv, "omero-web", "5.29.3")
+    install_dist(venv, "whitenoise", "6.12.0")
+    install_dist(venv, "omero-figure", "7.4.1")
+    pkgs = ["omero-web==5.33.2", "whitenoise", "omero-figure>=7,<8", "django-redis"]
+
+    def would_install(**kwargs):
+        return {"name": kwargs["name"], "result": None, "changes": {},
+                "comment": "Python package(s) set to be installed:\n" + "\n".join(kwargs["pkgs"])}
+
+    venv_state.__states__["pip.installed"] = would_install
+    opts["test"] = True
+    ret = venv_state.packages_installed("pkgs", venv=str(venv), pkgs=pkgs)
+    assert ret["result"] is None
+    assert ret["changes"] == {"omero-web": {"old": "5.29.3", "new": "omero-web==5.33.2"},
+                              "django-redis": {"old": None, "new": "django-redis"}}
+    # one package: pip.installed's other wording
+    venv_state.__states__["pip.installed"] = lambda **kw: {
+        "name": kw["name"], "result": None, "changes": {},
+        "comment": "Python package omero-web==5.29.3 is set to be installed"}
+    install_dist(venv, "omero-web", "5.33.2")
+    for old in (venv / "lib" / "python3.11" / "site-packages").glob("omero_web-5.29.3.dist-info"):
+        shutil.rmtree(old)
+    ret = venv_state.packages_installed("pkgs", venv=str(venv), pkgs=["omero-web==5.29.3"])
+    assert ret["changes"] == {"omero-web": {"old": "5.33.2", "new": "omero-web==5.29.3"}}
