@@ -553,7 +553,7 @@ def _omero_web_upcoming():
         if len(parts) != 4 or (parts[0], parts[3]) != ("omero_venv", "packages_installed"):
             continue
         for dist, change in (result.get("changes") or {}).items():
-            if re.sub(r"[-_.]+", "_", dist).lower() == "omero_web" and isinstance(change, dict):
+            if re.sub(r"[-_.]+", "_", dist).lower() == "omero_web" and hasattr(change, "get"):
                 return change.get("new")
     return None
 
