@@ -246,8 +246,30 @@ def derive(mapdata, grains=None):
     if grains is None:
         grains = globals().get("__grains__", {})
     return __utils__["omero_web_derive.derive"](
-        mapdata, grains, _module("omero_web_schema"), _module("omero_web_secrets")
+        mapdata, grains, _module("omero_web_schema"), _module("omero_web_secrets"),
+        previous=_recorded((mapdata or {}).get("omerodir")),
     )
+
+
+def _recorded(omerodir):
+    """
+    What the last apply set for ``omerodir`` (its record, root's); ``{}``
+    for an OMERODIR the formula has not applied to (none, or made by hand:
+    no mark), None for one it applied to before it kept records.
+    """
+    import json  # pylint: disable=import-outside-toplevel
+
+    path = __utils__["omero_web_derive.apps_record_file"]()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and data.get("omerodir") == omerodir:
+        return data
+    if isinstance(omerodir, str) and os.path.exists(os.path.join(omerodir, DIRECTORY_MARK)):
+        return None
+    return {}
 
 
 def is_secret(key, value=None, secret_keys=None):

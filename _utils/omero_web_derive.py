@@ -24,6 +24,7 @@ passed in as objects with their functions as attributes.
 """
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -479,6 +480,73 @@ def pip_packages(mapdata, schema):
 
 
 # --------------------------------------------------------------------------
+# apps the pillar no longer lists
+# --------------------------------------------------------------------------
+
+#: Where the minion keeps what the last apply set (root's): the OMERODIR, the
+#: properties and, per app, its package and settings.
+APPS_RECORD = "/var/lib/omero-web-formula/apps.json"
+
+
+def apps_record_file():
+    """``APPS_RECORD``."""
+    return APPS_RECORD
+
+
+def _dist_name(requirement):
+    return re.split(r"[<>=!~;\[ ]", str(requirement or "").strip(), maxsplit=1)[0]
+
+
+def apps_record(mapdata):
+    """What the formula sets for each app of the pillar: ``{name: {package,
+    config: [keys], config_append: {key: [values]}}}``, kept on the minion
+    (``APPS_RECORD``) so that an app later removed from pillar can be undone."""
+    record = {}
+    for app in apps(mapdata):
+        if not app.get("name"):
+            continue
+        record[str(app["name"])] = {
+            "package": _dist_name(app.get("package")) or None,
+            "config": sorted(app.get("config") or {}),
+            "config_append": {key: list(values) for key, values in (app.get("config_append") or {}).items()},
+        }
+    return record
+
+
+def _element(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def forgotten_apps(mapdata, previous, properties, appends, packages):
+    """
+    ``(unsets, removals, pip_removed)`` for the apps of ``previous`` (the
+    record of the last apply) that the pillar no longer lists: their
+    ``omero.web.apps`` entry, the properties and appended values the formula
+    set for them (unless the pillar still sets them otherwise), and, with
+    ``prune``, their package (unless still required).
+    """
+    unsets, removals, pip_removed = set(), {}, []
+    current = apps_record(mapdata)
+    still = {_dist_name(p).lower() for p in packages}
+    for name, app in sorted((previous or {}).items()):
+        if name in current or not isinstance(app, Mapping):
+            continue
+        gone = {"omero.web.apps": [name]}
+        for key, values in (app.get("config_append") or {}).items():
+            gone.setdefault(key, []).extend(values or [])
+        for key, values in gone.items():
+            kept = {_element(v) for v in appends.get(key, [])}
+            for value in values:
+                if _element(value) not in kept and value not in removals.get(key, []):
+                    removals.setdefault(key, []).append(value)
+        unsets.update(key for key in app.get("config") or [] if key not in properties)
+        package = app.get("package")
+        if mapdata.get("prune") and package and package.lower() not in still:
+            pip_removed.append(package)
+    return sorted(unsets), removals, pip_removed
+
+
+# --------------------------------------------------------------------------
 # nginx, Redis, the health check, SELinux
 # --------------------------------------------------------------------------
 
@@ -782,17 +850,30 @@ def selinux(mapdata, grains):
 # --------------------------------------------------------------------------
 
 
-def derive(mapdata, grains, schema, secrets):
+def derive(mapdata, grains, schema, secrets, previous=None):
     """
     Everything the states apply, from the merged map (``schema`` and
     ``secrets``: the omero_web_schema and omero_web_secrets modules): ``properties``,
     ``appends``, ``unsets``, ``removals``, ``secret_keys``, ``pip_packages``,
     ``workers``, ``prefix``, ``static_url``, ``nginx``, ``redis``,
-    ``healthcheck``, ``selinux`` (see each function).
+    ``healthcheck``, ``selinux`` (see each function). ``previous``: what
+    the last apply set (``APPS_RECORD``: ``{properties, apps}``; ``{}`` for a
+    site the formula has not applied to yet; None: unknown, every
+    formula-owned property the pillar does not set is unset).
     """
     mapdata = mapdata or {}
     properties, appends = omero_properties(mapdata, grains, schema, secrets)
     unsets, removals = ownership(properties, appends, schema)
+    if previous is not None:
+        # Only what the formula itself set before is the formula's to unset: a
+        # site it takes over keeps what was set by hand (issue 11).
+        unsets = [key for key in unsets if key in (previous.get("properties") or [])]
+    packages = pip_packages(mapdata, schema)
+    app_unsets, app_removals, pip_removed = forgotten_apps(
+        mapdata, (previous or {}).get("apps"), properties, appends, packages)
+    unsets = sorted(set(unsets) | set(app_unsets))
+    for key, values in app_removals.items():
+        removals.setdefault(key, []).extend(values)
     path = prefix(mapdata)
     return {
         "properties": properties,
@@ -800,7 +881,11 @@ def derive(mapdata, grains, schema, secrets):
         "unsets": unsets,
         "removals": removals,
         "secret_keys": secret_keys(mapdata, properties, appends, secrets),
-        "pip_packages": pip_packages(mapdata, schema),
+        "pip_packages": packages,
+        "pip_removed": pip_removed,
+        "apps_record": {"file": APPS_RECORD,
+                        "data": {"omerodir": mapdata.get("omerodir"), "properties": sorted(properties),
+                                 "apps": apps_record(mapdata)}},
         "ice": ice(mapdata),
         "workers": workers(mapdata, grains),
         "prefix": path,

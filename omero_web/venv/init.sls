@@ -63,3 +63,13 @@ omero_web-venv-omero_venv-packages_installed:
     - pkgs: {{ omero_web.derived.pip_packages | json }}
     - require:
       - omero_venv: omero_web-venv-omero_venv-present
+{%- if omero_web.derived.pip_removed %}
+
+# prune: the packages of apps the pillar no longer lists (derive -> pip_removed).
+omero_web-venv-pip-removed-apps:
+  pip.removed:
+    - names: {{ omero_web.derived.pip_removed | json }}
+    - bin_env: {{ omero_web.venv }}
+    - require:
+      - omero_venv: omero_web-venv-omero_venv-packages_installed
+{%- endif %}

@@ -34,6 +34,14 @@ def configure_loader_modules(utils):
     }
 
 
+@pytest.fixture(autouse=True)
+def formula_applied_before(monkeypatch):
+    """derive() as on a site the formula applied to before it kept records
+    (every formula-owned property the pillar does not set is unset); tests
+    of the record set their own."""
+    monkeypatch.setattr(omero_web, "_recorded", lambda omerodir: None)
+
+
 def mapdata(**overrides):
     """pillar.example merged over the formula's parameters (Debian 12), then ``overrides``."""
     return build(overrides)[0]
@@ -58,6 +66,8 @@ def test_pillar_example_derives_the_walkthrough():
         "secret_keys",
         "precompress",
         "pip_packages",
+        "pip_removed",
+        "apps_record",
         "ice",
         "workers",
         "logs",
@@ -990,3 +1000,62 @@ def test_unit_directives_make_omerodir_writable_under_protect_system_strict():
     centos = build(platform="osfinger/CentOS Linux-7.yaml", os_family="os_family/RedHat.yaml")[0]
     lines = derive(centos)["unit_directives"]
     assert "ProtectSystem=full" in lines and not any(l.startswith("ReadWritePaths") for l in lines)
+
+
+# --------------------------------------------------------------------------
+# apps the pillar no longer lists (issue 11)
+# --------------------------------------------------------------------------
+
+FIGURE_LINK = ["Figure", "figure_index", {"title": "Open Figure in new tab", "target": "_blank"}]
+PREVIOUS_APPS = {
+    "omero_figure": {"package": "omero-figure", "config": [],
+                     "config_append": {"omero.web.ui.top_links": [FIGURE_LINK]}},
+    "omero_iviewer": {"package": "omero-iviewer", "config": ["omero.web.viewer.view", "omero.web.page_size"],
+                      "config_append": {}},
+}
+
+
+def forgotten(monkeypatch, previous, **overrides):
+    """derive() with ``previous`` as the minion's record of the last apply's apps."""
+    record = None if previous is None else {"properties": [], "apps": previous}
+    monkeypatch.setattr(omero_web, "_recorded", lambda omerodir: record)
+    return derive(mapdata(**overrides))
+
+
+def test_a_removed_app_loses_its_entry_and_settings_but_keeps_its_package(monkeypatch):
+    result = forgotten(monkeypatch, PREVIOUS_APPS, apps=[], config={"omero.web.page_size": 150})
+    assert result["removals"]["omero.web.apps"] == ["omero_figure", "omero_iviewer"]
+    assert FIGURE_LINK in result["removals"]["omero.web.ui.top_links"]
+    # still set by the free-form config: not unset
+    assert "omero.web.viewer.view" in result["unsets"] and "omero.web.page_size" not in result["unsets"]
+    assert result["pip_removed"] == []
+
+
+def test_prune_removes_a_removed_apps_package_unless_still_required(monkeypatch):
+    result = forgotten(monkeypatch, PREVIOUS_APPS, apps=[], prune=True,
+                       config_append={"omero.web.ui.top_links": [FIGURE_LINK]},
+                       pip={"packages": {"whitenoise": "omero-iviewer"}})
+    # omero-iviewer is still required (here as the whitenoise requirement)
+    assert result["pip_removed"] == ["omero-figure"]
+    # the link is still appended by the free-form config: not removed
+    assert "omero.web.ui.top_links" not in result["removals"]
+
+
+def test_apps_still_listed_or_no_record_change_nothing(monkeypatch):
+    kept = forgotten(monkeypatch, {"omero_figure": PREVIOUS_APPS["omero_figure"]})
+    assert "omero.web.apps" not in kept["removals"] and kept["pip_removed"] == []
+    assert kept["apps_record"]["data"]["apps"]["omero_figure"]["package"] == "omero-figure"
+    nothing = forgotten(monkeypatch, None)
+    assert "omero.web.apps" not in nothing["removals"] and nothing["pip_removed"] == []
+
+
+def test_a_site_taken_over_keeps_what_was_set_by_hand(monkeypatch):
+    """No record and no mark (a hand-made site): formula-owned properties the
+    pillar does not set stay; with a record, those the formula set are unset."""
+    overrides = {"gunicorn": {"extra_args": ""}, "prefix": ""}
+    monkeypatch.setattr(omero_web, "_recorded", lambda omerodir: {})
+    assert derive(mapdata(**overrides))["unsets"] == []
+    monkeypatch.setattr(omero_web, "_recorded", lambda omerodir: {"properties": ["omero.web.wsgi_args"]})
+    assert derive(mapdata(**overrides))["unsets"] == ["omero.web.wsgi_args"]
+    monkeypatch.setattr(omero_web, "_recorded", lambda omerodir: None)
+    assert {"omero.web.wsgi_args", "omero.web.prefix"} <= set(derive(mapdata(**overrides))["unsets"])
