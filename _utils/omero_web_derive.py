@@ -535,6 +535,10 @@ def forgotten_apps(mapdata, previous, properties, appends, packages):
         for key, values in (app.get("config_append") or {}).items():
             gone.setdefault(key, []).extend(values or [])
         for key, values in gone.items():
+            if mapdata.get("prune") and key not in appends and key not in properties:
+                # prune unsets a list the pillar no longer declares: now, not next run
+                unsets.add(key)
+                continue
             kept = {_element(v) for v in appends.get(key, [])}
             for value in values:
                 if _element(value) not in kept and value not in removals.get(key, []):

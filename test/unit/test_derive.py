@@ -1039,6 +1039,8 @@ def test_prune_removes_a_removed_apps_package_unless_still_required(monkeypatch)
     assert result["pip_removed"] == ["omero-figure"]
     # the link is still appended by the free-form config: not removed
     assert "omero.web.ui.top_links" not in result["removals"]
+    # no app left: prune unsets the list in this run (not one run later)
+    assert "omero.web.apps" in result["unsets"] and "omero.web.apps" not in result["removals"]
 
 
 def test_apps_still_listed_or_no_record_change_nothing(monkeypatch):
