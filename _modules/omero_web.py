@@ -254,8 +254,10 @@ def derive(mapdata, grains=None):
 def _recorded(omerodir):
     """
     What the last apply set for ``omerodir`` (its record, root's); ``{}``
-    for an OMERODIR the formula has not applied to (none, or made by hand:
-    no mark), None for one it applied to before it kept records.
+    for an OMERODIR made by hand (no mark: a site being taken over); None
+    when unknown (a fresh host, or a site the formula applied to before it
+    kept records: every formula-owned property the pillar does not set is
+    unset).
     """
     import json  # pylint: disable=import-outside-toplevel
 
@@ -267,9 +269,10 @@ def _recorded(omerodir):
         data = None
     if isinstance(data, dict) and data.get("omerodir") == omerodir:
         return data
-    if isinstance(omerodir, str) and os.path.exists(os.path.join(omerodir, DIRECTORY_MARK)):
-        return None
-    return {}
+    if (isinstance(omerodir, str) and os.path.isdir(omerodir)
+            and not os.path.exists(os.path.join(omerodir, DIRECTORY_MARK))):
+        return {}  # made by hand: what is set there stays
+    return None
 
 
 def is_secret(key, value=None, secret_keys=None):
