@@ -1,6 +1,7 @@
 """Checks a user would make of a converged site, shared by the scenarios
 (pillar.example, root prefix...): each takes the KitchenHost and asserts."""
 import json
+import time
 import urllib.parse
 
 import kitchen
@@ -60,3 +61,22 @@ def figure_app_installed_listed_and_served(web):
         assert location.startswith((web.pillar.get("prefix") or "") + "/webclient/login")
     else:
         assert status == 200
+
+
+def apply_at_debug(web, overrides, test=False):
+    """Apply pillar.example + ``overrides`` at debug log level (what a secret
+    must survive): a kitchen ApplyResult; ``web.pillar`` follows."""
+    pillar = kitchen.kitchen_pillar(overrides)
+    web.write_pillar(pillar)
+    web.current = None
+    argv = ["salt-call", "--local", "--out=json", "--retcode-passthrough", "--log-level=debug",
+            "state.apply", "omero_web"] + (["test=True"] if test else [])
+    start = time.time()
+    res = web.run(argv, check=False)
+    try:
+        data = json.loads(res.stdout)
+    except ValueError:
+        data = None
+    web.pillar = pillar["omero_web"]
+    return kitchen.ApplyResult(data, res, time.time() - start)
+

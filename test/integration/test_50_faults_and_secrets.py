@@ -15,6 +15,7 @@ import time
 import pytest
 
 import kitchen
+import site_checks
 
 SECRET = "s3cr3t-value-that-must-never-be-printed-0123456789"
 
@@ -25,26 +26,10 @@ def web(host):
     return host
 
 
-def _apply_with(web, overrides, test=False, extra_args=()):
-    pillar = kitchen.kitchen_pillar(overrides)
-    web.write_pillar(pillar)
-    web.current = None
-    args = ["state.apply", "omero_web"] + (["test=True"] if test else []) + list(extra_args)
-    argv = ["salt-call", "--local", "--out=json", "--retcode-passthrough", "--log-level=debug"] + args
-    start = time.time()
-    res = web.run(argv, check=False)
-    import json
-    try:
-        data = json.loads(res.stdout)
-    except ValueError:
-        data = None
-    return kitchen.ApplyResult(data, res, time.time() - start), pillar
-
-
 def test_secret_key_is_never_shown(web):
     overrides = {"config": {"omero.web.secret_key": SECRET}}
-    dry, _ = _apply_with(web, overrides, test=True)
-    real, _ = _apply_with(web, overrides)
+    dry = site_checks.apply_at_debug(web, overrides, test=True)
+    real = site_checks.apply_at_debug(web, overrides)
     assert dry.ok and real.ok, real.summary()
     for run in (dry, real):
         text = run.proc.stdout + run.proc.stderr
@@ -80,8 +65,8 @@ def test_redis_url_password_is_never_shown(web):
     the logs; the local Redis requires it."""
     port = 6379 + kitchen.port_offset()
     overrides = {"sessions": {"redis_url": "redis://:%s@127.0.0.1:%d/0" % (REDIS_SECRET, port)}}
-    dry, _ = _apply_with(web, overrides, test=True)
-    real, _ = _apply_with(web, overrides)
+    dry = site_checks.apply_at_debug(web, overrides, test=True)
+    real = site_checks.apply_at_debug(web, overrides)
     assert dry.ok and real.ok, real.summary()
     for run in (dry, real):
         assert REDIS_SECRET not in run.proc.stdout + run.proc.stderr
@@ -101,8 +86,8 @@ def test_generated_redis_password_is_nowhere(web):
     """The password the formula generates for a local Redis is read at apply
     time from a root-only file: not in any output, not even in Salt's
     compiled-state cache."""
-    dry, _ = _apply_with(web, {}, test=True)
-    real, _ = _apply_with(web, {})
+    dry = site_checks.apply_at_debug(web, {}, test=True)
+    real = site_checks.apply_at_debug(web, {})
     assert dry.ok and real.ok, real.summary()
     assert web.run(["stat", "-c", "%a %U", "/etc/omero-web/redis-password"]).stdout.split() == [
         "600", "root"]
@@ -125,7 +110,7 @@ def test_config_is_not_world_readable(web):
     # an apply that writes config.xml, whatever ran before: a secret of this
     # test's own, then pillar.example's again
     for overrides in ({"config": {"omero.web.secret_key": SECRET + "-readable"}}, {}):
-        result, _ = _apply_with(web, overrides)
+        result = site_checks.apply_at_debug(web, overrides)
         assert result.ok and any("omero_web-config" in k for k in result.changed), result.summary()
     for path in (omerodir, omerodir + "/etc/grid", omerodir + "/etc/grid/config.xml"):
         mode = int(web.run(["stat", "-c", "%a", path]).stdout.strip(), 8)
@@ -175,7 +160,7 @@ def test_failed_health_check_fails_the_apply_with_url_and_log(web):
     bad = {"service": {"healthcheck": {"timeout": 20}},
            "config_append": {"omero.web.middleware": [
                {"index": 5, "class": "no_such_module.NoSuchMiddleware"}]}}
-    result, _ = _apply_with(web, bad)
+    result = site_checks.apply_at_debug(web, bad)
     assert not result.ok
     failed = {result.state_id(k): v for k, v in result.failed.items()}
     assert "omero_web-healthcheck-cmd-run" in failed, result.summary()
@@ -186,6 +171,6 @@ def test_failed_health_check_fails_the_apply_with_url_and_log(web):
     # Removing the bad value from config_append leaves it in the list (append
     # semantics); prune resets appended lists to OMERO.web's defaults plus
     # the declared values, so the fixed pillar converges again.
-    good, _ = _apply_with(web, {"prune": True})
+    good = site_checks.apply_at_debug(web, {"prune": True})
     assert good.ok, good.summary()
     kitchen.wait_http(web.base_url() + "/webclient/login/", timeout=90)

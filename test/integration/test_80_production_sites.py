@@ -13,15 +13,14 @@
   posts back through it without a CSRF failure.
 """
 import http.cookiejar
-import json
 import ssl
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
 import kitchen
+import site_checks
 
 PUBLIC_PASSWORD = "pub1ic-pw-that-must-never-be-printed-24680"
 OUTER_PORT = 8443 + kitchen.port_offset()
@@ -33,23 +32,6 @@ PUBLIC = {"public": {"enabled": True, "user": "public-user", "password": PUBLIC_
                      "get_only": True, "cache": {"enabled": False, "timeout": 3600}}}
 
 
-def _apply(web, overrides, test=False):
-    """An apply with ``overrides`` at debug log level (what the secret must survive)."""
-    pillar = kitchen.kitchen_pillar(overrides)
-    web.write_pillar(pillar)
-    web.current = None
-    argv = ["salt-call", "--local", "--out=json", "--retcode-passthrough", "--log-level=debug",
-            "state.apply", "omero_web"] + (["test=True"] if test else [])
-    start = time.time()
-    res = web.run(argv, check=False)
-    try:
-        data = json.loads(res.stdout)
-    except ValueError:
-        data = None
-    web.pillar = pillar["omero_web"]
-    return kitchen.ApplyResult(data, res, time.time() - start)
-
-
 # --------------------------------------------------------------------------
 # public (anonymous) access
 # --------------------------------------------------------------------------
@@ -58,8 +40,8 @@ def _apply(web, overrides, test=False):
 @pytest.fixture(scope="module")
 def public(host):
     host.converge()
-    dry = _apply(host, PUBLIC, test=True)
-    real = _apply(host, PUBLIC)
+    dry = site_checks.apply_at_debug(host, PUBLIC, test=True)
+    real = site_checks.apply_at_debug(host, PUBLIC)
     assert dry.ok and real.ok, real.summary()
     host.runs = (dry, real)
     yield host

@@ -458,3 +458,22 @@ def test_dry_run_predicts_nothing_on_both(converged, salt_jobs):
         predicted = sorted(kitchen.ApplyResult.state_id(k) for k, v in run.states.items()
                            if v.get("result") is None or v.get("changes"))
         assert predicted == [], (run.minion, predicted)
+
+
+def test_secret_key_is_in_no_return_job_cache_or_master_log(salt_master, first_apply, converged):
+    """The sites' omero.web.secret_key (pillar) is masked in what the master
+    keeps of the applies: the returns it printed, its job cache and its log.
+    (Its minion data cache holds every minion's pillar, as for any formula.)"""
+    secret = site_pillar(SITE_A)["config"]["omero.web.secret_key"]
+    assert len(secret) > 20
+    returns = json.dumps({m: r.states for m, r in first_apply.items()}, default=str)
+    assert "omero.web.secret_key" in returns and secret not in returns
+    jobs = os.path.join(salt_master.config["cachedir"], "jobs")
+    assert os.path.isdir(jobs), jobs
+    found = subprocess.run(["grep", "-rl", "--", secret, jobs], stdout=subprocess.PIPE, text=True).stdout.split()
+    log_file = salt_master.config.get("log_file")
+    if log_file and os.path.exists(log_file):
+        with open(log_file, errors="replace") as handle:
+            if secret in handle.read():
+                found.append(log_file)
+    assert found == [], found

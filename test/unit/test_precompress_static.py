@@ -10,22 +10,16 @@ again: test/integration/test_75_fast_pages.py.
 import gzip
 import os
 import subprocess
-import sys
 
-import jinja2
 import pytest
 
-from unit_support import FORMULA, REPO, build
+from unit_support import FORMULA, build, installed_script
 
-TEMPLATE = REPO / "omero_web" / "files" / "default" / "omero-web-precompress-static.py.jinja"
 
 
 @pytest.fixture
 def script(tmp_path):
-    path = tmp_path / "omero-web-precompress-static"
-    path.write_text(jinja2.Template(TEMPLATE.read_text()).render(python=sys.executable))
-    path.chmod(0o755)
-    return path
+    return installed_script("omero-web-precompress-static.py.jinja", tmp_path / "omero-web-precompress-static")
 
 
 @pytest.fixture

@@ -15,12 +15,10 @@ import subprocess
 import sys
 import time
 
-import jinja2
 import pytest
 
-from unit_support import REPO
+from unit_support import installed_script
 
-TEMPLATE = REPO / "omero_web" / "files" / "default" / "omero-web-reload.py.jinja"
 
 # A master with 2 workers; each new worker "loads" for BOOT seconds, then
 # beats like gunicorn's WorkerTmp.notify (mtime := time.monotonic()).
@@ -69,10 +67,7 @@ while True:
 
 @pytest.fixture
 def script(tmp_path):
-    path = tmp_path / "omero-web-reload"
-    path.write_text(jinja2.Template(TEMPLATE.read_text()).render(python=sys.executable))
-    path.chmod(0o755)
-    return path
+    return installed_script("omero-web-reload.py.jinja", tmp_path / "omero-web-reload")
 
 
 def master(tmp_path, boot):

@@ -231,3 +231,15 @@ def omero_web_dunders(utils):
         "__utils__": utils,
         "__salt__": {"cmd.run_all": run_all},
     }
+
+
+def installed_script(template_name, path):
+    """One of the formula's script templates (omero_web/files/default/) rendered
+    for this Python and made executable at ``path``, as its sls installs it."""
+    import jinja2  # pylint: disable=import-outside-toplevel
+
+    template = REPO / "omero_web" / "files" / "default" / template_name
+    path.write_text(jinja2.Template(template.read_text()).render(python=sys.executable))
+    path.chmod(0o755)
+    return path
+
