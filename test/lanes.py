@@ -20,6 +20,7 @@ Exit status: 0 when every lane passed. Logs: /var/tmp/omero-web-tests/<lane>.log
 import argparse
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import threading
@@ -161,8 +162,10 @@ def run(names, full):
 def _summary_line(log):
     try:
         with open(log, errors="replace") as handle:
-            lines = [line.strip() for line in handle if " passed" in line or " failed" in line
-                     or " error" in line]
+            # pytest's closing line ("N passed, N failed ... in S s"), not a
+            # logged "--- Logging error ---" of a daemon stopping
+            lines = [line.strip() for line in handle
+                     if re.search(r"\d+ (passed|failed|errors?)\b.* in [0-9.]+s", line)]
         return lines[-1] if lines else ""
     except OSError:
         return ""
