@@ -78,12 +78,15 @@ def lanes(full=False):
            "OMERO_WEB_IT_HOST": "omero-web-it-d13", "OMERO_WEB_PORT_OFFSET": "10000"}
     s3006 = {"OMERO_WEB_KITCHEN_OS": "debian12", "OMERO_WEB_KITCHEN_SALT": "3006",
              "OMERO_WEB_IT_HOST": "omero-web-it-s3006", "OMERO_WEB_PORT_OFFSET": "20000"}
-    # Offsets 10000 apart (and 15000 between them): no port of one lane's
-    # hosts (80, 443, 4080, 6379 and the tests' own +10/+11) meets another's.
+    # Offsets at least 5000 apart: no port of one lane's hosts (80, 443,
+    # 4080, 6379, 8443 and the tests' own +10/+11) meets another's. The
+    # integration lane is shifted too: the master lane holds 127.0.0.1:6379
+    # during its first apply (its Redis must cope with a taken default port).
+    integration = {"OMERO_WEB_PORT_OFFSET": "5000"}
     day2 = {"OMERO_WEB_IT_HOST": "omero-web-it-day2", "OMERO_WEB_PORT_OFFSET": "15000"}
     result = {
         "integration": ("Debian 12, Salt 3007: the real-host suite on one shared host",
-                        lambda: PYTEST + ["test/integration"] + NOT_DAY_TWO, {}),
+                        lambda: PYTEST + ["test/integration"] + NOT_DAY_TWO, integration),
         "day2": ("Debian 12, Salt 3007: upgrade/downgrade, adoption, app changes (own hosts)",
                  lambda: PYTEST + DAY_TWO, day2),
         "main": ("Debian 12, Salt 3007: unit, render, functional, front door",

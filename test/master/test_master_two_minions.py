@@ -222,13 +222,32 @@ def test_sync_all_brings_the_formula_modules(synced, salt_jobs):
         assert "omero" in states[minion], (minion, states[minion])
 
 
+#: The minion's omero_web pillar as JSON, its secret key replaced by its
+#: length: `pillar.get omero_web` would put the secret in the master's job
+#: cache, which the secret test below proves the formula never does.
+PILLAR_WITHOUT_SECRET = """\
+{%- set web = salt['pillar.get']('omero_web', {}) %}
+{%- set config = {} %}
+{%- for key, value in web.get('config', {}).items() %}
+{%-   do config.update({key: value if key != 'omero.web.secret_key' else 'SECRET of %d characters' % value|length}) %}
+{%- endfor %}
+{%- set shown = {} %}
+{%- for key, value in web.items() %}
+{%-   do shown.update({key: config if key == 'config' else value}) %}
+{%- endfor %}
+{{ shown | json }}"""
+
+
 def test_each_minion_gets_its_own_site_pillar(minions, salt_jobs, pillar_tree):
-    data, _ = salt_all(salt_jobs, "pillar.get", "omero_web", timeout=60)
+    data, _ = salt_all(salt_jobs, "slsutil.renderer", "string=" + PILLAR_WITHOUT_SECRET,
+                       "default_renderer=jinja|json", timeout=60)
     for minion, sls in SITES.items():
         expected = {}
         for layer in site_layers(minion):
             kitchen._deep_merge(expected, layer)
         kitchen._deep_merge(expected, {"ice": {"wheel": pillar_tree["wheel"]}})
+        secret = expected["config"]["omero.web.secret_key"]
+        expected["config"]["omero.web.secret_key"] = "SECRET of %d characters" % len(secret)
         assert data[minion] == expected, minion
 
 
