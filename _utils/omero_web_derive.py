@@ -650,6 +650,7 @@ def nginx_tuning(mapdata):
         "static_unversioned_max_age": int(section.get("static_unversioned_max_age") or 0),
         "keepalive": int(keepalive),
         "keepalive_timeout_ms": max(alive_s * 500, 1),
+        "open_file_cache": int(section.get("open_file_cache") or 0),
     }
 
 

@@ -12,6 +12,11 @@ What the formula adds to the nginx text ``omero web config nginx`` (or
   OMERO.web versions (``?_5.33.2``: a new release changes them), shorter
   for the others (images named in stylesheets, a few scripts), chosen by a
   ``map`` on the query string;
+* open files cached (``open_file_cache``) in the static location: without
+  it, ``gzip_static`` costs a client that asks for no compression a look
+  for FILE.gz on every request (measured: 13% fewer requests/s than the
+  walkthrough's nginx for jQuery); a file changed on disk is seen within
+  :py:data:`OPEN_FILE_CACHE_VALID`;
 * connections to gunicorn kept alive (``keepalive`` in the upstream block,
   HTTP/1.1 and an empty Connection header in the proxy location: that
   location already sets proxy_set_header, so it inherits none of the
@@ -35,7 +40,7 @@ import re
 
 #: Bumped when the text this module writes changes: part of the nginx
 #: file's fingerprint, so a formula update regenerates it.
-REVISION = "2"
+REVISION = "3"
 
 #: Content types compressed (text/html always is, in nginx).
 GZIP_TYPES = (
@@ -56,6 +61,11 @@ VERSIONED_ARGS = r"~^_[0-9][0-9A-Za-z.+-]*$"
 LOCATION_UPSTREAM = "omeroweb_formula"
 LOCATION_MAX_AGE_VAR = "$omeroweb_formula_static_max_age"
 
+#: How long nginx trusts a cached open file (and a cached "no FILE.gz")
+#: before it looks at the disk again: a static file a site replaces by hand,
+#: or an upgrade collects, is served new at most this long after.
+OPEN_FILE_CACHE_VALID = "2s"
+
 DEFAULTS = {
     "gzip_level": 6,
     "gzip_static": 1,
@@ -63,6 +73,7 @@ DEFAULTS = {
     "static_unversioned_max_age": 86400,
     "keepalive": 16,
     "keepalive_timeout_ms": 1000,
+    "open_file_cache": 1000,
 }
 
 
@@ -117,6 +128,17 @@ def _gzip_lines(opts):
         "gzip_proxied any;",
         "gzip_vary on;",
         "gzip_types %s;" % " ".join(GZIP_TYPES),
+    ]
+
+
+def _open_file_cache_lines(opts):
+    if not opts["open_file_cache"]:
+        return []
+    return [
+        "open_file_cache max=%d inactive=60s;" % opts["open_file_cache"],
+        "open_file_cache_valid %s;" % OPEN_FILE_CACHE_VALID,
+        # remember "no FILE.gz" too: most lookups gzip_static makes
+        "open_file_cache_errors on;",
     ]
 
 
@@ -194,6 +216,7 @@ def tune(text, location_only=False, tuning=None):
     static_lines += _gzip_lines(opts)
     if opts["gzip_level"] and opts["gzip_static"]:
         static_lines.append("gzip_static on;")
+    static_lines += _open_file_cache_lines(opts)
     proxy_lines = list(_gzip_lines(opts))
     if opts["keepalive"]:
         proxy_lines += ['proxy_http_version 1.1;', 'proxy_set_header Connection "";']

@@ -169,6 +169,7 @@ SCHEMA = {
         "static_max_age": Key("int", min=0, expected="an integer >= 0 (seconds)"),
         "static_unversioned_max_age": Key("int", min=0, expected="an integer >= 0 (seconds)"),
         "upstream_keepalive": Key("int", min=0, max=1024, expected="an integer 0-1024"),
+        "open_file_cache": Key("int", min=0, max=1000000, expected="an integer 0-1000000"),
         "tls": {
             "cert": Key("source", derives=("omero.web.secure", "omero.web.session_cookie_secure",
                                            "omero.web.csrf_cookie_secure")),

@@ -20,9 +20,9 @@ from unit_support import FORMULA, USER, build, install_dist
 
 DATA = pathlib.Path(__file__).parent / "data"
 TUNING = {"gzip_level": 6, "gzip_static": 1, "static_max_age": 31536000, "static_unversioned_max_age": 86400,
-          "keepalive": 16, "keepalive_timeout_ms": 1000}
+          "keepalive": 16, "keepalive_timeout_ms": 1000, "open_file_cache": 1000}
 OFF = {"gzip_level": 0, "gzip_static": 0, "static_max_age": 0, "static_unversioned_max_age": 0,
-       "keepalive": 0, "keepalive_timeout_ms": 1000}
+       "keepalive": 0, "keepalive_timeout_ms": 1000, "open_file_cache": 0}
 
 
 def text(name):
@@ -86,6 +86,9 @@ def test_server_block_gets_compression_lifetimes_keepalive(nginx, name, suffix, 
     assert "gzip on;" in static_block and "gzip_comp_level 6;" in static_block
     # the unit's precompressed FILE.gz, sent as it is
     assert "gzip_static on;" in static_block
+    # without it, each request without gzip looks for FILE.gz on disk
+    assert "open_file_cache max=1000 inactive=60s;" in static_block
+    assert "open_file_cache_errors on;" in static_block
     gzip_types = [d for d in static_block if d.startswith("gzip_types ")][0]
     assert {"text/css", "application/javascript", "application/json", "image/svg+xml"} <= set(
         gzip_types[len("gzip_types "):].rstrip(";").split())
@@ -142,6 +145,7 @@ def test_everything_off_is_omeros_text(nginx):
         original = text(name)
         tuned = nginx["tune"](original, False, OFF)
         assert "gzip" not in tuned and "expires" not in tuned and "keepalive" not in tuned
+        assert "open_file_cache" not in tuned
         assert removed_additions(original, tuned)
     tuned = nginx["tune"](text("root.location"), True, OFF)
     assert tuned == text("root.location")
@@ -194,6 +198,8 @@ def test_derive_defaults_and_paths():
     ({"nginx": {"gzip_static": False}}, {"gzip_level": 6, "gzip_static": 0}),
     ({"nginx": {"gzip": 1}}, {"gzip_level": 1}),
     ({"nginx": {"upstream_keepalive": 0}}, {"keepalive": 0}),
+    ({"nginx": {"open_file_cache": 0}}, {"open_file_cache": 0}),
+    ({"nginx": {"open_file_cache": 50}}, {"open_file_cache": 50}),
     # gunicorn's sync worker with one thread closes every connection
     ({"gunicorn": {"worker_class": "sync", "threads": 1}}, {"keepalive": 0}),
     ({"gunicorn": {"worker_class": "gevent", "threads": 1}}, {"keepalive": 16}),
