@@ -679,6 +679,31 @@ def precompress(mapdata):
     }
 
 
+def unit(mapdata, redis_local):
+    """
+    What the omero-web unit names besides OMERO.web: ``requires`` and
+    ``after`` (the nginx the formula serves it through, as the walkthrough's
+    ``Requires=nginx.service``; the local Redis, ``redis_local``), the
+    ``reload`` script and the ``precompress`` script (see
+    :py:func:`precompress`), each with the ``python`` that runs it.
+    """
+    python = str(_section(mapdata, "python").get("executable") or "")
+    requires, after = [], []
+    nginx_section = _section(mapdata, "nginx")
+    if nginx_section.get("enabled"):
+        requires.append("%s.service" % nginx_section.get("service"))
+        after.append("%s.service" % nginx_section.get("service"))
+    if redis_local:
+        after.append("%s.service" % _section(mapdata, "redis").get("service"))
+    scripts = precompress(mapdata)
+    return {
+        "requires": requires,
+        "after": after,
+        "reload": {"python": python, "script": str(_section(mapdata, "service").get("reload_script") or "")},
+        "precompress": dict(scripts, python=python) if scripts else None,
+    }
+
+
 def hsts_max_age(mapdata):
     """Strict-Transport-Security's max-age: 0 (off), a year for ``true``, or the seconds given."""
     value = _section(mapdata, "nginx", "tls").get("hsts")
@@ -880,6 +905,7 @@ def derive(mapdata, grains, schema, secrets, previous=None):
     for key, values in app_removals.items():
         removals.setdefault(key, []).extend(values)
     path = prefix(mapdata)
+    local_redis = redis(mapdata, grains, secrets)
     return {
         "properties": properties,
         "appends": appends,
@@ -896,7 +922,7 @@ def derive(mapdata, grains, schema, secrets, previous=None):
         "prefix": path,
         "static_url": path + "/static/",
         "nginx": nginx(mapdata, properties),
-        "redis": redis(mapdata, grains, secrets),
+        "redis": local_redis,
         "healthcheck": healthcheck(mapdata),
         "selinux": selinux(mapdata, grains),
         # Django's file sessions and uploads (tempfile.gettempdir()): OMERO.web's
@@ -905,5 +931,6 @@ def derive(mapdata, grains, schema, secrets, previous=None):
         "unit_directives": unit_directives(mapdata),
         "logs": logs(mapdata),
         "precompress": precompress(mapdata),
+        "unit": unit(mapdata, local_redis["local"]),
         "account_mark": ACCOUNT_MARK,
     }

@@ -18,17 +18,7 @@
 {%- from tplroot ~ "/libtofs.jinja" import files_switch with context %}
 {%- set service = omero_web.service %}
 {%- set nginx_served = omero_web.nginx.enabled %}
-{%- set requires = [] %}
-{%- set after = [] %}
-{%- if nginx_served %}
-{#-   The walkthrough: "Requires=nginx.service  # Not mandatory, NGINX may be
-      running on a different server". #}
-{%-   do requires.append(omero_web.nginx.service ~ ".service") %}
-{%-   do after.append(omero_web.nginx.service ~ ".service") %}
-{%- endif %}
-{%- if omero_web.derived.redis.local %}
-{%-   do after.append(omero_web.redis.service ~ ".service") %}
-{%- endif %}
+{%- set unit = omero_web.derived.unit %}
 
 include:
   - {{ tplroot }}.user
@@ -88,16 +78,12 @@ omero_web-service-file-managed:
         omerodir: {{ omero_web.omerodir }}
         venv: {{ omero_web.venv }}
         restart: {{ service.restart }}
-        requires: {{ requires | json }}
-        after: {{ after | json }}
+        requires: {{ unit.requires | json }}
+        after: {{ unit.after | json }}
         tmpdir: {{ omero_web.derived.tmpdir }}
         hardening: {{ omero_web.derived.unit_directives | json }}
-        reload: {{ {"python": omero_web.python.executable, "script": service.reload_script} | json }}
-{%- if precompress %}
-        precompress: {{ dict(precompress, python=omero_web.python.executable) | json }}
-{%- else %}
-        precompress: null
-{%- endif %}
+        reload: {{ unit.reload | json }}
+        precompress: {{ unit.precompress | json }}
     - require:
       - file: omero_web-service-file-managed-reload
 {%- if precompress %}
