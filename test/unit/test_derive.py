@@ -79,6 +79,7 @@ def test_pillar_example_derives_the_walkthrough():
         "selinux",
         "tmpdir",
         "unit_directives",
+        "unit",
         "account_mark",
     }
     assert result["properties"] == {
