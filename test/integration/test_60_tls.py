@@ -59,9 +59,11 @@ def test_http_redirects_to_https_at_the_configured_name(web):
     status, headers, _ = web.http_get("http://127.0.0.1:%s%s/webclient/login/" % (
         web.pillar["nginx"]["port"], web.pillar["prefix"]), headers={"Host": "evil.example.net"})
     assert status == 301
-    # the configured server name, never the client's Host header
-    assert headers["Location"] == "https://%s%s/webclient/login/" % (
-        web.pillar["nginx"]["server_name"], web.pillar["prefix"])
+    # the configured server name, never the client's Host header, and the
+    # HTTPS port when it is not 443
+    port = "" if TLS_PORT == 443 else ":%d" % TLS_PORT
+    assert headers["Location"] == "https://%s%s%s/webclient/login/" % (
+        web.pillar["nginx"]["server_name"], port, web.pillar["prefix"])
 
 
 def test_tls_settings_and_root_owned_files(web):
