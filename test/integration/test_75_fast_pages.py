@@ -5,7 +5,8 @@ OMERO's generated file with the formula's additions, accepted by
 ``nginx -t``; text responses compressed (static and proxied), static files
 with a lifetime (a year for OMERO's versioned URLs, a day for the others),
 connections to gunicorn kept alive, proxied responses unbuffered; the same
-through the HTTPS server and in the location_only include; a change of a
+through the HTTPS server and in the location_only include; a static file
+replaced on disk served new within seconds (open_file_cache); a change of a
 tuning key predicted exactly by test=True, and a second apply changes
 nothing. Page weight and load figures: bench/page_weight.py and
 bench/nginx_load.py (never timed here).
@@ -204,6 +205,36 @@ def test_static_files_are_sent_precompressed_and_made_again_at_each_start(web):
     web.run(["systemctl", "restart", web.pillar["service"]["name"]])
     kitchen.wait_http(web.base_url() + "/webclient/login/", timeout=120)
     assert check_sent_as_made() != first, "a start writes the .gz files again"
+
+
+def test_a_static_file_replaced_on_disk_is_served_new_within_seconds(web):
+    """open_file_cache keeps static files open in nginx's workers: a file
+    replaced on disk (a hand edit, the collectstatic of an upgrade) is served
+    new once nginx looks at the disk again (every 2 s)."""
+    name = "webclient/formula-open-file-cache-check.txt"
+    path = "%s/var/static/%s" % (web.pillar["omerodir"], name)
+    url = "http://127.0.0.1:%d%s/static/%s" % (web.pillar["nginx"]["port"], web.pillar["prefix"], name)
+
+    def replace(text):
+        # a new file under the old name, as collectstatic and editors do
+        web.run(["bash", "-c", 'printf "%s" > "$1.new" && mv -f "$1.new" "$1"' % text, "-", path])
+
+    try:
+        replace("first\n")
+        for _ in range(3):  # now cached by the workers that answered
+            assert body_of(url)[1] == b"first\n"
+        replace("second\n")
+        start = time.monotonic()
+        seen = body_of(url)[1]
+        while seen != b"second\n" and time.monotonic() - start < 10:
+            time.sleep(0.2)
+            seen = body_of(url)[1]
+        waited = time.monotonic() - start
+        print("the replaced file was served new after %.1f s" % waited)
+        assert seen == b"second\n", "still %r after %.0f s" % (seen, waited)
+        assert waited < 6, "open_file_cache_valid is 2 s; served new only after %.1f s" % waited
+    finally:
+        web.run(["rm", "-f", path])
 
 
 @pytest.fixture(scope="module")
