@@ -332,6 +332,34 @@ def member_problems(member):
     return problems
 
 
+_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
+
+
+def mine_problems(records):
+    """
+    Messages about the web nodes' records in the Salt mine (``{minion id:
+    omero_web.lb_member}``): they come from other minions, and reach the load
+    balancer's nginx file only once they hold a name, an address, a port and
+    a prefix as the pillar's members must.
+    """
+    if not isinstance(records, Mapping):
+        return ["{}:loadbalancer:mine_target: the mine returned {}, expected a mapping".format(
+            ROOT, _kind_name(records))]
+    problems = []
+    for minion, record in records.items():
+        where = "{}:loadbalancer:mine_target: the mine's omero_web.lb_member of {!r}".format(
+            ROOT, str(minion)[:253])
+        if not isinstance(record, Mapping):
+            problems.append("{}: {}".format(where, _got("a mapping {address, port, prefix}", record)))
+            continue
+        member = {"name": minion, "address": record.get("address"), "port": record.get("port")}
+        for sub, message in member_problems(member):
+            problems.append("{}: {}: {}".format(where, ":".join(map(str, sub)), message))
+        if not (isinstance(record.get("prefix", ""), str) and _PREFIX.match(record.get("prefix", ""))):
+            problems.append("{}: prefix: {}".format(where, _got("a URL prefix (/path)", record.get("prefix"))))
+    return problems
+
+
 def _kind_lb_members(value, ctx, **_):
     if not isinstance(value, (list, tuple)):
         return _one(_got("a list of {name, address, port}", value))
