@@ -14,6 +14,7 @@ straight to one node while it restarts) come from bench/availability.py.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,11 +30,13 @@ def main():
         figures = os.path.join(tmp, "figures.json")
         env = dict(os.environ, OMERO_WEB_BENCH_FIGURES=figures)
         start = time.time()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SCENARIO],
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", SCENARIO],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, timeout=3600)
         lines = [line for line in proc.stdout.splitlines() if line.strip()]
-        print("scenario: %s (%s), %.0f s" % (SCENARIO, lines[-1] if lines else "no output",
+        # pytest's closing line ("6 passed in ..."), not the log lines after it
+        closing = [line for line in lines if re.search(r"\d+ (passed|failed|error)", line)]
+        print("scenario: %s (%s), %.0f s" % (SCENARIO, closing[-1].strip("= ") if closing else "no result",
                                             time.time() - start))
         if not os.path.exists(figures):
             print("\n".join(lines[-60:]))

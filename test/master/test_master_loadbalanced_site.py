@@ -253,7 +253,8 @@ def test_requests_through_the_load_balancer_reach_both_nodes(converged):
         status, _, body = converged[LB].http_get(lb_url("/webclient/login/?%s=%d" % (marker, index)))
         assert status == 200 and "OMERO.web - Login" in body, (index, status)
     seen = {name: access_log_lines(converged[name], marker) for name in WEBS}
-    assert sum(seen.values()) == 20 and all(seen.values()), seen
+    # every request logged by a node (a retried one by two), each node some
+    assert sum(seen.values()) >= 20 and all(seen.values()), seen
 
 
 def test_a_session_made_through_node_1_is_honoured_by_node_2(converged):
