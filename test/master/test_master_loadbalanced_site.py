@@ -290,11 +290,13 @@ def test_a_login_form_from_node_1_posts_to_node_2(converged):
     assert re.search(r'class="error"|errorlist|[Ee]rror', page), page[:3000]
 
 
-def test_second_apply_changes_nothing_anywhere(converged, salt_jobs):
+def test_second_apply_changes_nothing_anywhere_nor_predicts_anything(converged, salt_jobs):
     runs = highstate(salt_jobs)
     for run in runs.values():
         assert run.ok, run.summary()
         assert not run.changed, "%s: %s" % (run.minion, sorted(run.changed))
+    for run in highstate(salt_jobs, "test=True").values():
+        assert run.ok and not run.predicted, "%s: %s" % (run.minion, sorted(run.predicted))
 
 
 # -- a rolling change through the load balancer ------------------------------------
