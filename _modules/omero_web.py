@@ -248,7 +248,65 @@ def derive(mapdata, grains=None):
     return __utils__["omero_web_derive.derive"](
         mapdata, grains, _module("omero_web_schema"), _module("omero_web_secrets"),
         previous=_recorded((mapdata or {}).get("omerodir")),
+        mine=_mine_members(mapdata),
     )
+
+
+# --------------------------------------------------------------------------
+# several nodes: what each web node publishes, what the load balancer reads
+# --------------------------------------------------------------------------
+
+#: The mine function each web node runs (pillar ``mine_functions``).
+LB_MEMBER_FUNCTION = "omero_web.lb_member"
+
+#: map.jinja's mapdata as the sls files see it, rendered on this minion.
+_LB_MEMBER_TEMPLATE = (
+    '{%- from "omero_web/map.jinja" import mapdata without context %}'
+    "{{ mapdata.derived.lb_member | json }}"
+)
+
+
+def lb_member():
+    """
+    What this web node publishes in the Salt mine for the load balancer
+    (``omero_web.loadbalancer``): ``{address, port, prefix}`` of its nginx,
+    from its own mapdata (map.jinja: the parameters, its pillar, validated),
+    so that the load balancer reaches the node exactly as its formula
+    configures it. Publish it with the pillar
+
+    .. code-block:: yaml
+
+        mine_functions:
+          omero_web.lb_member: []
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call omero_web.lb_member
+    """
+    return __salt__["slsutil.renderer"](string=_LB_MEMBER_TEMPLATE, default_renderer="jinja|json")
+
+
+def _mine_members(mapdata):
+    """
+    The web nodes' ``omero_web.lb_member`` records in the Salt mine, ``{minion
+    id: record}``, for ``loadbalancer:mine_target`` (``{}`` without one);
+    asked once per run, and validated (they come from other minions).
+    """
+    section = (mapdata or {}).get("loadbalancer") or {}
+    target = section.get("mine_target")
+    if not target:
+        return {}
+    tgt_type = section.get("mine_target_type") or "glob"
+    key = "omero_web.mine:{}:{}".format(tgt_type, target)
+    if key not in __context__:
+        __context__[key] = __salt__["mine.get"](target, LB_MEMBER_FUNCTION, tgt_type=tgt_type)
+    records = __context__[key]
+    problems = __utils__["omero_web_validate.mine_problems"](records)
+    if problems:
+        raise SaltInvocationError("\n".join(problems))
+    return records
 
 
 def _recorded(omerodir):

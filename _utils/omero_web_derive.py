@@ -828,6 +828,86 @@ def healthcheck(mapdata):
     return {"url": "http://{}:{}{}".format(address, gunicorn.get("port"), path), "host": ""}
 
 
+# --------------------------------------------------------------------------
+# several nodes behind the load balancer (omero_web.loadbalancer)
+# --------------------------------------------------------------------------
+
+#: The load balancer's upstream: the web nodes (proxy_pass names it).
+LB_UPSTREAM = "omero_web_nodes"
+
+
+def _first_address(grains):
+    """The node's first non-loopback IPv4 address from grains (else loopback)."""
+    for grain in ("fqdn_ip4", "ipv4"):
+        for address in (grains or {}).get(grain) or []:
+            if not str(address).startswith("127."):
+                return str(address)
+    return "127.0.0.1"
+
+
+def lb_member(mapdata, grains):
+    """
+    What a web node publishes in the Salt mine (``omero_web.lb_member``) for
+    the load balancer: the ``address`` (``loadbalancer:publish_address``,
+    else its first non-loopback IPv4 address) and ``port`` of its nginx, and
+    its ``prefix`` (the nodes of one site share it).
+    """
+    address = _section(mapdata, "loadbalancer").get("publish_address") or _first_address(grains)
+    return {"address": str(address), "port": _section(mapdata, "nginx").get("port"),
+            "prefix": prefix(mapdata)}
+
+
+def _upstream_address(address):
+    """An IPv6 address goes in brackets in nginx's ``server`` line."""
+    return "[{}]".format(address) if ":" in address else address
+
+
+def loadbalancer(mapdata, mine=None):
+    """
+    The load balancer's nginx file: ``conf_file``, ``port``, ``server_name``,
+    ``upstream`` (its name), ``servers`` (``name``, ``address``, ``port``,
+    ``down`` for a drained one; the pillar's ``members`` first, then the
+    mine's records, ``{minion id: lb_member}``, by id; a name in both is the
+    pillar's), ``max_fails``, ``fail_timeout``; and ``problem``: why no
+    file can be written (no member, a drain naming none or all of them,
+    nodes with different prefixes), else None. ``mine``: validated already.
+    """
+    section = _section(mapdata, "loadbalancer")
+    members = [dict(member) for member in section.get("members") or []]
+    names = [member["name"] for member in members]
+    prefixes = set()
+    for name, record in sorted((mine or {}).items()):
+        prefixes.add(record.get("prefix") or "")
+        if name not in names:
+            members.append({"name": name, "address": record["address"], "port": record["port"]})
+            names.append(name)
+    drain = list(section.get("drain") or [])
+    servers = [{"name": m["name"], "address": _upstream_address(str(m["address"])),
+                "port": m["port"], "down": m["name"] in drain} for m in members]
+    problem = None
+    unknown = [name for name in drain if name not in names]
+    if not servers:
+        problem = ("no web node: loadbalancer:members is empty and the mine has no "
+                   "omero_web.lb_member record for {!r}".format(section.get("mine_target")))
+    elif unknown:
+        problem = "loadbalancer:drain names no web node: " + ", ".join(unknown)
+    elif all(server["down"] for server in servers):
+        problem = "loadbalancer:drain drains every web node: the site would serve nothing"
+    elif len(prefixes) > 1:
+        problem = "the web nodes publish different prefixes: " + ", ".join(sorted(prefixes))
+    conf_dir = str(_section(mapdata, "nginx").get("conf_dir") or "").rstrip("/")
+    return {
+        "conf_file": conf_dir + "/" + str(section.get("conf_file")),
+        "port": section.get("port"),
+        "server_name": section.get("server_name"),
+        "upstream": LB_UPSTREAM,
+        "servers": servers,
+        "max_fails": section.get("max_fails"),
+        "fail_timeout": section.get("fail_timeout"),
+        "problem": problem,
+    }
+
+
 def logs(mapdata):
     """
     Where OMERO.web logs: ``dir`` (``logdir``, else $OMERODIR/var/log),
@@ -880,7 +960,7 @@ def selinux(mapdata, grains):
 # --------------------------------------------------------------------------
 
 
-def derive(mapdata, grains, schema, secrets, previous=None):
+def derive(mapdata, grains, schema, secrets, previous=None, mine=None):
     """
     Everything the states apply, from the merged map (``schema`` and
     ``secrets``: the omero_web_schema and omero_web_secrets modules): ``properties``,
@@ -889,7 +969,9 @@ def derive(mapdata, grains, schema, secrets, previous=None):
     ``healthcheck``, ``selinux`` (see each function). ``previous``: what
     the last apply set (``APPS_RECORD``: ``{properties, apps}``; ``{}`` for a
     site the formula has not applied to yet; None: unknown, every
-    formula-owned property the pillar does not set is unset).
+    formula-owned property the pillar does not set is unset). ``mine``: the
+    web nodes' ``omero_web.lb_member`` records (``{minion id: record}``,
+    validated) when ``loadbalancer:mine_target`` is set.
     """
     mapdata = mapdata or {}
     properties, appends = omero_properties(mapdata, grains, schema, secrets)
@@ -924,6 +1006,8 @@ def derive(mapdata, grains, schema, secrets, previous=None):
         "nginx": nginx(mapdata, properties),
         "redis": local_redis,
         "healthcheck": healthcheck(mapdata),
+        "lb_member": lb_member(mapdata, grains),
+        "loadbalancer": loadbalancer(mapdata, mine),
         "selinux": selinux(mapdata, grains),
         # Django's file sessions and uploads (tempfile.gettempdir()): OMERO.web's
         # own directory, not the shared /tmp

@@ -72,6 +72,8 @@ SYSTEMD_RESTART = (
     "on-watchdog",
 )
 UNIT_DIRS = ("/etc/systemd/system", "/usr/local/lib/systemd/system")
+#: How ``loadbalancer:mine_target`` is matched (mine.get's tgt_type).
+MINE_TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "pillar", "compound", "nodegroup")
 _BARE_VERSION = re.compile(r"^\s*[0-9][A-Za-z0-9.*+!_-]*\s*$")
 
 # --------------------------------------------------------------------------
@@ -239,6 +241,21 @@ SCHEMA = {
                             expected="an HTTP header name (letters, digits and -)"),
         "trusted_origins": Key("https_origins", derives=("omero.web.csrf_trusted_origins",)),
         "forwarded_host": Key("bool", sets="omero.web.use_x_forwarded_host"),
+    },
+    # a site of several web nodes behind the formula's load balancer
+    # (omero_web.loadbalancer): its members, from the Salt mine or a list
+    "loadbalancer": {
+        "port": _PORT,
+        "server_name": Key("server_names"),
+        "members": Key("lb_members"),
+        "mine_target": Key("text", pattern=r"^[A-Za-z0-9_.*?@:,/!()\[\] -]+$",
+                           expected="a Salt target, e.g. \"web*\" or \"G@role:omero-web\""),
+        "mine_target_type": Key("choice", choices=MINE_TARGET_TYPES),
+        "drain": Key("member_names"),
+        "max_fails": Key("int", min=0, expected="an integer >= 0 (0: never marked down)"),
+        "fail_timeout": Key("int", min=1, expected="a positive integer (seconds)"),
+        "conf_file": Key("file_name"),
+        "publish_address": Key("host"),
     },
     "apps": Key("apps", derives=("omero.web.apps",)),
     # the apps `apps` can name: parameters/defaults.yaml

@@ -310,6 +310,75 @@ def _kind_host(value, ctx, **_):
     return _one(_got("an IP address or a host name", value))
 
 
+#: A load balancer member's name (a minion id, or a name of the members list):
+#: it reaches the nginx file (a comment) and the drain list.
+_MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+MEMBER_KEYS = ("name", "address", "port")
+
+
+def member_problems(member):
+    """``[(sub-path, message)]`` of one load balancer member ``{name, address, port}``:
+    what the pillar's ``loadbalancer:members`` and the mine's records must satisfy."""
+    if not isinstance(member, Mapping):
+        return [((), _got("a mapping {name, address, port}", member))]
+    problems = [((key,), "unknown key; expected name, address, port")
+                for key in member if key not in MEMBER_KEYS]
+    name = member.get("name")
+    if not (isinstance(name, str) and _MEMBER_NAME.match(name)):
+        problems.append((("name",), _got("a name (letters, digits, . _ -)", name)))
+    for key, checker in (("address", _kind_host), ("port", _kind_port)):
+        problems.extend(((key,) + tuple(sub), message)
+                        for sub, message in checker(member.get(key), None))
+    return problems
+
+
+_PREFIX = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
+
+
+def mine_problems(records):
+    """
+    Messages about the web nodes' records in the Salt mine (``{minion id:
+    omero_web.lb_member}``): they come from other minions, and reach the load
+    balancer's nginx file only once they hold a name, an address, a port and
+    a prefix as the pillar's members must.
+    """
+    if not isinstance(records, Mapping):
+        return ["{}:loadbalancer:mine_target: the mine returned {}, expected a mapping".format(
+            ROOT, _kind_name(records))]
+    problems = []
+    for minion, record in records.items():
+        where = "{}:loadbalancer:mine_target: the mine's omero_web.lb_member of {!r}".format(
+            ROOT, str(minion)[:253])
+        if not isinstance(record, Mapping):
+            problems.append("{}: {}".format(where, _got("a mapping {address, port, prefix}", record)))
+            continue
+        member = {"name": minion, "address": record.get("address"), "port": record.get("port")}
+        for sub, message in member_problems(member):
+            problems.append("{}: {}: {}".format(where, ":".join(map(str, sub)), message))
+        if not (isinstance(record.get("prefix", ""), str) and _PREFIX.match(record.get("prefix", ""))):
+            problems.append("{}: prefix: {}".format(where, _got("a URL prefix (/path)", record.get("prefix"))))
+    return problems
+
+
+def _kind_lb_members(value, ctx, **_):
+    if not isinstance(value, (list, tuple)):
+        return _one(_got("a list of {name, address, port}", value))
+    problems, seen = [], set()
+    for index, member in enumerate(value):
+        problems.extend(((index,) + sub, message) for sub, message in member_problems(member))
+        name = member.get("name") if isinstance(member, Mapping) else None
+        if isinstance(name, str) and name in seen:
+            problems.append(((index, "name"), "{!r} is listed twice".format(name)))
+        seen.add(name)
+    return problems
+
+
+def _kind_member_names(value, ctx, **_):
+    ok = isinstance(value, (list, tuple)) and all(
+        isinstance(v, str) and _MEMBER_NAME.match(v) for v in value)
+    return _one(None if ok else _got("a list of member names (letters, digits, . _ -)", value))
+
+
 def _kind_server_names(value, ctx, **_):
     ok = isinstance(value, str) and not _CONTROL.search(value) and bool(value.split()) and all(
         _SERVER_NAME.match(name) for name in value.split()
@@ -694,21 +763,57 @@ def _rule_redis_url_used(ctx, problems):
 PLACEHOLDER_SECRET_KEY = "change-me-to-a-long-random-string"
 
 
+def multi_node(mapdata):
+    """Why the site has several nodes (which then share one secret key), or None:
+    an external session store, or a load balancer with more than one member
+    (or members from the mine)."""
+    sessions = _section(mapdata, "sessions")
+    if sessions.get("backend") == "redis" and sessions.get("redis_external"):
+        return "sessions:redis_external"
+    balancer = _section(mapdata, "loadbalancer")
+    if balancer.get("mine_target"):
+        return "loadbalancer:mine_target"
+    members = balancer.get("members")
+    if isinstance(members, (list, tuple)) and len(members) > 1:
+        return "loadbalancer:members (more than one node)"
+    return None
+
+
 def _rule_shared_secret_key(ctx, problems):
-    """Nodes that share a session store (an external Redis) sign sessions
-    and CSRF tokens with omero.web.secret_key: each needs the same one, set
-    in pillar (else each node makes its own and rejects the others')."""
-    sessions = _section(ctx.mapdata, "sessions")
-    if sessions.get("backend") != "redis" or not sessions.get("redis_external"):
+    """Nodes that share a session store (an external Redis) or a load
+    balancer sign sessions and CSRF tokens with omero.web.secret_key: each
+    needs the same one, set in pillar (else each node makes its own and
+    rejects the others')."""
+    reason = multi_node(ctx.mapdata)
+    if reason is None:
         return
     key = _section(ctx.mapdata, "config").get("omero.web.secret_key")
     where = ("config", "omero.web.secret_key")
-    why = ("sessions:redis_external: nodes sharing that session store must share one "
-           "secret key; set the same long random value on every node")
+    why = ("{}: the nodes of a multi-node site must share one secret key; "
+           "set the same long random value on every node".format(reason))
     if not isinstance(key, str) or not key.strip():
         problems.append((where, "required: " + why))
     elif key.strip() == PLACEHOLDER_SECRET_KEY:
         problems.append((where, "is pillar.example's placeholder, not a key (" + why + ")"))
+
+
+def _rule_loadbalancer(ctx, problems):
+    """A drained member must be one the list names (unless the mine adds
+    members: checked when the load balancer renders), and not every one."""
+    balancer = _section(ctx.mapdata, "loadbalancer")
+    drain = balancer.get("drain")
+    members = balancer.get("members")
+    if not isinstance(drain, (list, tuple)) or not isinstance(members, (list, tuple)):
+        return
+    names = [m.get("name") for m in members if isinstance(m, Mapping)]
+    if not balancer.get("mine_target"):
+        unknown = [name for name in drain if name not in names]
+        if unknown:
+            problems.append((("loadbalancer", "drain"), "names no member of loadbalancer:members: "
+                             + ", ".join(map(str, unknown))))
+        elif names and set(names) <= set(drain):
+            problems.append((("loadbalancer", "drain"),
+                             "drains every member: the site would serve nothing"))
 
 
 def _rule_worker_class_options(ctx, problems):
@@ -850,6 +955,7 @@ def _rule_no_control_characters(ctx, problems):
 RULES = (
     _rule_redis_url_used,
     _rule_shared_secret_key,
+    _rule_loadbalancer,
     _rule_worker_class_options,
     _rule_cors,
     _rule_nginx,

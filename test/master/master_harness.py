@@ -108,6 +108,38 @@ class MinionHost(kitchen.Host):
         return "http://127.0.0.1:%s%s" % (self.pillar["nginx"]["port"], self.pillar["prefix"] or "")
 
 
+class MasterSite:
+    """What a master test module serves (its module attribute ``MASTER_SITE``;
+    the conftest's fixtures read it): the minions and each one's effective
+    omero_web pillar, the master's pillar files, state files besides the
+    formula (a top.sls for a highstate), and the ports the hosts will take.
+    This one is the two-site test's (``pillar/``, ``SITES``)."""
+
+    def __init__(self):
+        self.ids = sorted(SITES)
+
+    def pillar_files(self):
+        return {name: pillar_file(name) for name in os.listdir(PILLAR_FIXTURES)
+                if name.endswith(".sls")}
+
+    def state_files(self):
+        return {}
+
+    def pillar(self, minion_id, wheel_path=None):
+        return site_pillar(minion_id, wheel_path)
+
+    def ports(self):
+        """{port: what} the hosts listen on (they share this machine's network)."""
+        wanted = {}
+        for name in self.ids:
+            pillar = self.pillar(name)
+            wanted[pillar["nginx"]["port"]] = "%s nginx" % name
+            wanted[pillar["gunicorn"]["port"]] = "%s gunicorn" % name
+            if name in SITE_REDIS_PORT:
+                wanted[SITE_REDIS_PORT[name]] = "%s redis" % name
+        return wanted
+
+
 def pillar_file(name):
     """A pillar fixture as the master serves it: minion ids with PREFIX, the
     site's own ports shifted by PORT_OFFSET (only the ports it sets)."""
@@ -198,6 +230,46 @@ class SaltJobs:
                     "`salt-run jobs.lookup_jid %s` and the minions' /var/log/salt/minion" % (
                         " ".join(args), jid, ", ".join(missing), timeout, sorted(data) or "none", jid))
             time.sleep(POLL_EVERY)
+
+
+class MinionApply(kitchen.ApplyResult):
+    """One minion's part of a `salt '*' state.apply` run (the kitchen's
+    ApplyResult: changed, failed, predicted, state_id)."""
+
+    def __init__(self, minion, ret, seconds):  # pylint: disable=super-init-not-called
+        self.minion = minion
+        self.seconds = seconds
+        self.states = ret if isinstance(ret, dict) else {}
+        self.errors = [] if isinstance(ret, dict) else (ret if isinstance(ret, list) else [ret])
+
+    @property
+    def ok(self):
+        return bool(self.states) and not self.errors and not self.failed
+
+    @property
+    def state_seconds(self):
+        return sum(float(v.get("duration") or 0) for v in self.states.values()) / 1000.0
+
+    def summary(self):
+        lines = ["%s: states run: %d, changed: %d, failed: %d, state time: %.0f s "
+                 "(salt command: %.0f s)" % (self.minion, len(self.states), len(self.changed),
+                                             len(self.failed), self.state_seconds, self.seconds)]
+        for key, st in sorted(self.failed.items()):
+            lines.append("  FAILED %s (%s): %s" % (kitchen.ApplyResult.state_id(key), key.split("_|-")[0],
+                                                   str(st.get("comment"))[:1500]))
+        for err in self.errors:
+            lines.append("  ERROR %s" % str(err)[:3000])
+        return "\n".join(lines)
+
+
+def gunicorn_master(host):
+    """(pid inside the host, command line) of the gunicorn master of the unit."""
+    service = host.pillar["service"]["name"]
+    pid = host.run(["systemctl", "show", "-p", "MainPID", "--value", service]).stdout.strip()
+    assert pid and pid != "0", "%s: %s has no main process" % (host.name, service)
+    args = host.run(["bash", "-c", "tr '\\0' ' ' < /proc/%s/cmdline" % pid]).stdout
+    assert "gunicorn" in args and "omeroweb.wsgi" in args, args
+    return int(pid), args
 
 
 def salt_json(ret):

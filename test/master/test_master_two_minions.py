@@ -34,8 +34,8 @@ import subprocess
 import pytest
 
 from master_harness import (
-    APPLY_TIMEOUT, DEFAULT_REDIS_PORT, PORT_OFFSET, SITE_REDIS_PORT, SITES, kitchen, salt_json,
-    site_layers, site_pillar)
+    APPLY_TIMEOUT, DEFAULT_REDIS_PORT, PORT_OFFSET, SITE_REDIS_PORT, SITES, MinionApply,
+    gunicorn_master, kitchen, salt_json, site_layers, site_pillar)
 
 pytestmark = pytest.mark.kitchen
 
@@ -64,36 +64,6 @@ PILLAR_TO_PROPERTIES = {
 
 
 # -- helpers ---------------------------------------------------------------------
-
-class MinionApply(kitchen.ApplyResult):
-    """One minion's part of a `salt '*' state.apply` run (the kitchen's
-    ApplyResult: changed, failed, predicted, state_id)."""
-
-    def __init__(self, minion, ret, seconds):  # pylint: disable=super-init-not-called
-        self.minion = minion
-        self.seconds = seconds
-        self.states = ret if isinstance(ret, dict) else {}
-        self.errors = [] if isinstance(ret, dict) else (ret if isinstance(ret, list) else [ret])
-
-    @property
-    def ok(self):
-        return bool(self.states) and not self.errors and not self.failed
-
-    @property
-    def state_seconds(self):
-        return sum(float(v.get("duration") or 0) for v in self.states.values()) / 1000.0
-
-    def summary(self):
-        lines = ["%s: states run: %d, changed: %d, failed: %d, state time: %.0f s "
-                 "(salt command: %.0f s)" % (self.minion, len(self.states), len(self.changed),
-                                             len(self.failed), self.state_seconds, self.seconds)]
-        for key, st in sorted(self.failed.items()):
-            lines.append("  FAILED %s (%s): %s" % (kitchen.ApplyResult.state_id(key), key.split("_|-")[0],
-                                                   str(st.get("comment"))[:1500]))
-        for err in self.errors:
-            lines.append("  ERROR %s" % str(err)[:3000])
-        return "\n".join(lines)
-
 
 def salt_all(salt_jobs, *args, timeout=120):
     """`salt -L SITES ARGS` on the master, bounded: ({minion: ret}, seconds)."""
@@ -133,16 +103,6 @@ def web_config(host):
         except ValueError:
             props[key] = value
     return props
-
-
-def gunicorn_master(host):
-    """(pid inside the host, command line) of the gunicorn master of the unit."""
-    service = host.pillar["service"]["name"]
-    pid = host.run(["systemctl", "show", "-p", "MainPID", "--value", service]).stdout.strip()
-    assert pid and pid != "0", "%s: %s has no main process" % (host.name, service)
-    args = host.run(["bash", "-c", "tr '\\0' ' ' < /proc/%s/cmdline" % pid]).stdout
-    assert "gunicorn" in args and "omeroweb.wsgi" in args, args
-    return int(pid), args
 
 
 # -- fixtures --------------------------------------------------------------------

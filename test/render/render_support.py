@@ -125,6 +125,16 @@ COMMON_GRAINS = {"num_cpus": 2, "kernel": "Linux", "init": "systemd"}
 #: A key to delete from pillar.example in a variant's overlay.
 DELETE = "__delete__"
 
+#: A load balancer's pillar: two members, the second drained.
+LB_PILLAR = {
+    "port": 8090,
+    "server_name": "omero.example.org",
+    "members": [{"name": "web1", "address": "10.0.0.11", "port": 80},
+                {"name": "web2.example.org", "address": "fd00::12", "port": 8080}],
+    "drain": ["web2.example.org"],
+    "max_fails": 3,
+    "fail_timeout": 15,
+}
 #: name -> (OS, overlay merged into pillar.example's omero_web[, sls]). The
 #: OS renders use pillar.example as it is, and render SLS (the formula, its
 #: clean.sls and the map dump); the variants render omero_web only, unless
@@ -176,6 +186,19 @@ VARIANTS.update(
         ),
         "redis_dry_run_fresh_6379": (
             "debian12", {}, "omero_web.redis,omero_web._mapdata test=True",
+        ),
+        # the load balancer of a multi-node site (issue 14): two members from
+        # the pillar, one drained; none at all; members from an empty mine
+        "loadbalancer": (
+            "debian12",
+            {"loadbalancer": LB_PILLAR, "config": {"omero.web.secret_key": "k" * 50}},
+            "omero_web.loadbalancer,omero_web.loadbalancer.clean,omero_web._mapdata",
+        ),
+        "loadbalancer_no_member": ("debian12", {}, "omero_web.loadbalancer"),
+        "loadbalancer_empty_mine": (
+            "debian12",
+            {"loadbalancer": {"mine_target": "web*"}, "config": {"omero.web.secret_key": "k" * 50}},
+            "omero_web.loadbalancer",
         ),
         "gevent": (
             "debian12",

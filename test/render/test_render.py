@@ -771,3 +771,60 @@ def test_sls_requisites_name_sls_files_that_have_states(renders, name):
             for req in state["args"].get(kind) or []:
                 if isinstance(req, dict) and "sls" in req:
                     assert req["sls"] in with_states, (sid, kind, req["sls"])
+
+
+# --------------------------------------------------------------------------
+# the load balancer of a multi-node site (issue 14)
+# --------------------------------------------------------------------------
+
+LB_FILE = "omero_web-loadbalancer-config-omero_web-nginx_file"
+LB_SERVICE = "omero_web-loadbalancer-service-omero_web-nginx_running"
+LB_FAIL = "omero_web-loadbalancer-config-test-fail_without_changes"
+
+
+def _lb_text(render):
+    """The load balancer's nginx file as file.managed renders it (plain Jinja: the
+    template uses nothing of Salt's)."""
+    import jinja2  # pylint: disable=import-outside-toplevel
+    args = render.args(LB_FILE)
+    assert args["source"] == "salt://omero_web/files/default/nginx-loadbalancer.conf.jinja"
+    source = REPO / "omero_web/files/default/nginx-loadbalancer.conf.jinja"
+    return jinja2.Template(source.read_text()).render(**args["context"])
+
+
+def test_loadbalancer_upstream_from_the_pillar(variant):
+    render = variant("loadbalancer")
+    assert render.args(LB_FILE)["name"] == "/etc/nginx/conf.d/omero-web-loadbalancer.conf"
+    assert render.state(LB_SERVICE)["fun"] == "omero_web.nginx_running"
+    # the load balancer is nginx only: no OMERO.web on its minion
+    assert not any(render.states[s]["sls"].startswith(("omero_web.venv", "omero_web.config",
+                                                       "omero_web.service"))
+                   for s in render.applied())
+    text = _lb_text(render)
+    assert "    server 10.0.0.11:80 max_fails=3 fail_timeout=15s;\n" in text, text
+    assert "    server [fd00::12]:8080 max_fails=3 fail_timeout=15s down;\n" in text, text
+    assert "listen 8090;" in text and "server_name omero.example.org;" in text
+    assert "proxy_pass http://omero_web_nodes;" in text
+    assert "proxy_next_upstream error timeout http_502 http_503 http_504;" in text
+    # its clean.sls removes it
+    assert render.args("omero_web-loadbalancer-clean-file-absent")["name"] == (
+        "/etc/nginx/conf.d/omero-web-loadbalancer.conf")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("loadbalancer_no_member", "no web node: loadbalancer:members is empty"),
+    ("loadbalancer_empty_mine", "the mine has no omero_web.lb_member record for 'web*'"),
+])
+def test_loadbalancer_without_members_changes_nothing(variant, name, expected):
+    render = variant(name)
+    assert LB_FILE not in render.states
+    assert expected in render.args(LB_FAIL)["name"], render.args(LB_FAIL)
+
+
+def test_lb_member_publishes_the_nodes_nginx(variant, render_root):
+    from render_support import _salt_call  # pylint: disable=import-outside-toplevel
+    variant("loadbalancer")
+    proc, data = _salt_call(render_root / "loadbalancer" / "conf", "omero_web.lb_member")
+    # pillar.example's node: nginx on 80 under /omero; the address from grains
+    assert isinstance(data, dict), proc.stderr[-2000:]
+    assert data["port"] == 80 and data["prefix"] == "/omero" and data["address"], data

@@ -61,6 +61,8 @@ def test_pillar_example_derives_the_walkthrough():
     assert set(result) == {
         "properties",
         "appends",
+        "lb_member",
+        "loadbalancer",
         "unsets",
         "removals",
         "secret_keys",
@@ -1062,3 +1064,81 @@ def test_a_site_taken_over_keeps_what_was_set_by_hand(monkeypatch):
     assert derive(mapdata(**overrides))["unsets"] == ["omero.web.wsgi_args"]
     monkeypatch.setattr(omero_web, "_recorded", lambda omerodir: None)
     assert {"omero.web.wsgi_args", "omero.web.prefix"} <= set(derive(mapdata(**overrides))["unsets"])
+
+
+# --------------------------------------------------------------------------
+# the load balancer: members from the pillar and the mine (issue 14)
+# --------------------------------------------------------------------------
+
+MINE = {
+    "web-b": {"address": "127.0.0.1", "port": 8102, "prefix": "/omero"},
+    "web-a": {"address": "127.0.0.1", "port": 8101, "prefix": "/omero"},
+}
+
+
+@pytest.fixture
+def mine(monkeypatch):
+    """mine.get answering with ``records`` (what the web nodes published)."""
+    asked = []
+
+    def use(records):
+        def get(target, fun, tgt_type="glob"):
+            asked.append((target, fun, tgt_type))
+            return copy.deepcopy(records)
+        monkeypatch.setitem(omero_web.__salt__, "mine.get", get)
+        omero_web.__context__.clear()
+        return asked
+    return use
+
+
+def test_loadbalancer_members_from_the_mine_by_minion_id(mine):
+    asked = mine(MINE)
+    data = mapdata(loadbalancer={"mine_target": "web-*", "drain": ["web-b"],
+                                 "members": [{"name": "extra", "address": "10.0.0.9", "port": 80}]})
+    balancer = derive(data)["loadbalancer"]
+    assert asked == [("web-*", "omero_web.lb_member", "glob")]
+    assert balancer["servers"] == [
+        {"name": "extra", "address": "10.0.0.9", "port": 80, "down": False},
+        {"name": "web-a", "address": "127.0.0.1", "port": 8101, "down": False},
+        {"name": "web-b", "address": "127.0.0.1", "port": 8102, "down": True},
+    ]
+    assert balancer["problem"] is None
+    derive(data)
+    assert len(asked) == 1, "the mine is asked once per run"
+
+
+@pytest.mark.parametrize("records, expected", [
+    ({"web-a": {"address": "127.0.0.1; include /x", "port": 80, "prefix": ""}},
+     "the mine's omero_web.lb_member of 'web-a': address: expected an IP address or a host name"),
+    ({"web-a": {"address": "127.0.0.1", "port": "80 backup", "prefix": ""}},
+     "of 'web-a': port: expected a port number"),
+    ({"web a;": {"address": "127.0.0.1", "port": 80, "prefix": ""}}, "of 'web a;': name: expected a name"),
+    ({"web-a": {"address": "127.0.0.1", "port": 80, "prefix": "/a b"}}, "of 'web-a': prefix: expected"),
+    ({"web-a": "omero_web.lb_member is not available"}, "of 'web-a': expected a mapping"),
+])
+def test_mine_records_are_validated(mine, records, expected):
+    from salt.exceptions import SaltInvocationError  # pylint: disable=import-outside-toplevel
+    mine(records)
+    with pytest.raises(SaltInvocationError) as info:
+        derive(mapdata(loadbalancer={"mine_target": "web-*"}))
+    assert "omero_web:loadbalancer:mine_target: " in str(info.value)
+    assert expected in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("balancer, records, expected", [
+    ({"mine_target": "web-*"}, {}, "no web node"),
+    ({"mine_target": "web-*", "drain": ["web-c"]}, MINE, "loadbalancer:drain names no web node: web-c"),
+    ({"mine_target": "web-*", "drain": ["web-a", "web-b"]}, MINE, "drains every web node"),
+    ({"mine_target": "web-*"}, dict(MINE, **{"web-c": {"address": "10.0.0.3", "port": 80, "prefix": ""}}),
+     "different prefixes: , /omero"),
+])
+def test_loadbalancer_problems(mine, balancer, records, expected):
+    mine(records)
+    assert expected in derive(mapdata(loadbalancer=balancer))["loadbalancer"]["problem"]
+
+
+def test_lb_member_address():
+    grains = dict(GRAINS, fqdn_ip4=["127.0.1.1"], ipv4=["127.0.0.1", "10.1.2.3"])
+    assert derive(mapdata(), grains)["lb_member"] == {"address": "10.1.2.3", "port": 80, "prefix": "/omero"}
+    published = mapdata(loadbalancer={"publish_address": "127.0.0.1"}, nginx={"port": 8101})
+    assert derive(published, grains)["lb_member"] == {"address": "127.0.0.1", "port": 8101, "prefix": "/omero"}

@@ -524,3 +524,70 @@ def test_external_session_store_with_its_own_secret_key_is_valid():
     assert check(deep_update(dict(EXTERNAL), {"config": {"omero.web.secret_key": "k" * 50}})) is True
     # a local Redis or file sessions: one node, the placeholder is its business
     assert check({"sessions": {"redis_external": False}}) is True
+
+
+# --------------------------------------------------------------------------
+# a site of several nodes behind the load balancer (issue 14)
+# --------------------------------------------------------------------------
+
+TWO_MEMBERS = {"loadbalancer": {"members": [{"name": "web1", "address": "10.0.0.11", "port": 80},
+                                            {"name": "web2", "address": "10.0.0.12", "port": 80}]}}
+
+
+@pytest.mark.parametrize("site", [TWO_MEMBERS, {"loadbalancer": {"mine_target": "web*"}}],
+                         ids=["two members", "members from the mine"])
+@pytest.mark.parametrize("config, expected", [
+    ({"omero.web.secret_key": SECRET}, "is pillar.example's placeholder"),
+    ({"omero.web.secret_key": ""}, "required: loadbalancer:"),
+])
+def test_multi_node_site_needs_a_real_shared_secret_key(site, config, expected):
+    message = failure(deep_update(dict(site), {"config": config}))
+    assert "omero_web:config:omero.web.secret_key" in message and expected in message, message
+
+
+def test_one_member_or_none_is_a_single_node():
+    one = {"loadbalancer": {"members": TWO_MEMBERS["loadbalancer"]["members"][:1]}}
+    assert check(one) is True  # pillar.example's placeholder key is this node's business
+    assert check(deep_update(dict(TWO_MEMBERS), {"config": {"omero.web.secret_key": "k" * 50}})) is True
+
+
+@pytest.mark.parametrize("members, expected", [
+    ("web1", "loadbalancer:members: expected a list of {name, address, port}"),
+    ([{"name": "web1", "address": "10.0.0.1", "port": 80, "weight": 2}],
+     "loadbalancer:members[0]:weight: unknown key"),
+    ([{"name": "web 1;", "address": "10.0.0.1", "port": 80}],
+     "loadbalancer:members[0]:name: expected a name"),
+    ([{"name": "web1", "address": "10.0.0.1; include /etc/shadow", "port": 80}],
+     "loadbalancer:members[0]:address: expected an IP address or a host name"),
+    ([{"name": "web1", "address": "10.0.0.1", "port": "80 backup"}],
+     "loadbalancer:members[0]:port: expected a port number"),
+    ([{"name": "web1", "address": "10.0.0.1", "port": 80},
+      {"name": "web1", "address": "10.0.0.2", "port": 80}], "loadbalancer:members[1]:name: 'web1' is listed twice"),
+])
+def test_bad_members(members, expected):
+    message = failure({"loadbalancer": {"members": members},
+                       "config": {"omero.web.secret_key": "k" * 50}})
+    assert "omero_web:" + expected in message, message
+
+
+@pytest.mark.parametrize("balancer, expected", [
+    ({"drain": ["web3"]}, "loadbalancer:drain: names no member of loadbalancer:members: web3"),
+    ({"drain": ["web1", "web2"]}, "loadbalancer:drain: drains every member"),
+    ({"drain": ["web1 down"]}, "loadbalancer:drain: expected a list of member names"),
+    ({"mine_target": "web*; rm"}, "loadbalancer:mine_target: expected a Salt target"),
+    ({"mine_target_type": "regex"}, "loadbalancer:mine_target_type: expected one of"),
+    ({"max_fails": -1}, "loadbalancer:max_fails: expected an integer >= 0"),
+    ({"fail_timeout": 0}, "loadbalancer:fail_timeout: expected a positive integer"),
+    ({"server_name": "a;b"}, "loadbalancer:server_name: expected one or more server names"),
+    ({"publish_address": "10.0.0.1 backup"}, "loadbalancer:publish_address: expected an IP address"),
+])
+def test_bad_loadbalancer(balancer, expected):
+    message = failure(deep_update(deep_update({}, TWO_MEMBERS),
+                                  {"loadbalancer": balancer, "config": {"omero.web.secret_key": "k" * 50}}))
+    assert "omero_web:" + expected in message, message
+
+
+def test_drained_member_from_the_mine_is_checked_when_the_balancer_renders():
+    # the mine adds members the pillar cannot list: no error here
+    assert check({"loadbalancer": {"mine_target": "web*", "drain": ["web9"]},
+                  "config": {"omero.web.secret_key": "k" * 50}}) is True
