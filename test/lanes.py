@@ -84,6 +84,7 @@ def lanes(full=False):
     # during its first apply (its Redis must cope with a taken default port).
     integration = {"OMERO_WEB_PORT_OFFSET": "5000"}
     day2 = {"OMERO_WEB_IT_HOST": "omero-web-it-day2", "OMERO_WEB_PORT_OFFSET": "15000"}
+    master_lb = {"OMERO_WEB_MASTER_PREFIX": "omero-web-lb", "OMERO_WEB_MASTER_PORT_OFFSET": "30000"}
     result = {
         "integration": ("Debian 12, Salt 3007: the real-host suite on one shared host",
                         lambda: PYTEST + ["test/integration"] + NOT_DAY_TWO, integration),
@@ -92,8 +93,11 @@ def lanes(full=False):
         "main": ("Debian 12, Salt 3007: unit, render, functional, front door",
                  lambda: PYTEST + ["test/unit", "test/render", "test/functional",
                                    "test/frontdoor"], {}),
-        "master": ("Debian 12, Salt 3007: a salt-master and minion hosts",
-                   lambda: PYTEST + ["test/master"], {}),
+        "master": ("Debian 12, Salt 3007: a salt-master and two site minions",
+                   lambda: PYTEST + ["test/master/test_master_two_minions.py"], {}),
+        "master-lb": ("Debian 12, Salt 3007: a load-balanced site (Redis + load balancer, two web "
+                      "minions), rolling change",
+                      lambda: PYTEST + ["test/master/test_master_loadbalanced_site.py"], master_lb),
         "debian13": ("Debian 13, Salt 3008: the core real-host scenarios",
                      lambda: PYTEST + (["test/integration"] + NOT_DAY_TWO if full else CORE), d13),
         "salt3006": ("Debian 12, Salt 3006: pillar.example from a fresh host, exact dry run, idempotent",
@@ -111,7 +115,7 @@ def lanes(full=False):
 #: Which lanes start together: a lane starts when one before it ends, at most
 #: this many at once.
 PARALLEL = int(os.environ.get("OMERO_WEB_TEST_LANES", "3"))
-ORDER = ["integration", "day2", "master", "main", "debian13", "salt3006",
+ORDER = ["integration", "day2", "master", "master-lb", "main", "debian13", "salt3006",
          "modules-salt3006", "modules-salt3008"]
 
 
