@@ -53,6 +53,23 @@ def test_units_are_sandboxed(web):
     assert shell in ("/usr/sbin/nologin", "/sbin/nologin"), shell
 
 
+def test_gunicorn_error_logfile_works_under_the_sandbox(web):
+    """The walkthrough's debugging example, gunicorn's --error-logfile, under
+    the hardened unit: gunicorn chowns its log file (a call the system call
+    filter refuses), and the unit's SystemCallErrorNumber=EPERM turns that
+    into an error gunicorn handles, not a killed process."""
+    log = web.pillar["omerodir"] + "/var/log/gunicorn-errors.log"
+    _pillar(web, {"gunicorn": {"extra_args": "--log-level=DEBUG --error-logfile=" + log}})
+    try:
+        result = web.apply()
+        assert result.ok, result.summary()
+        site_checks.login_page_through_nginx(web)
+        assert "Starting gunicorn" in web.run(["cat", log]).stdout
+    finally:
+        web.run(["rm", "-f", log])
+        _back_to_pillar_example(web)
+
+
 def test_root_nginx_loads_only_root_files(web):
     """Every file root's nginx loads is root's, not writable by others, not in OMERODIR."""
     out = web.run(["nginx", "-T", "-q"]).stdout

@@ -23,10 +23,10 @@ HOST_SUFFIX = "-adopt"
 
 OMERODIR = "/opt/omero/web/omero-web"
 VENV = "/opt/omero/web/venv3"
-#: set by hand (the walkthrough's Gunicorn section), not described by the pillar.
-#: Without its --error-logfile: gunicorn then does not start under the
-#: formula's hardened unit (a finding, README "Upgrading").
-HAND_ONLY = {"omero.web.wsgi_args": "--log-level=DEBUG"}
+#: set by hand (the walkthrough's Gunicorn section, its debugging example as
+#: it gives it), not described by the pillar.
+HAND_ONLY = {"omero.web.wsgi_args":
+             "--log-level=DEBUG --error-logfile=/opt/omero/web/omero-web/var/log/error.log"}
 
 UNIT = """[Unit]
 Description=OMERO.web
