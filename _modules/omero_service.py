@@ -94,7 +94,8 @@ def _mtime(*paths):
 def on_disk(omerodir, venv, unit_file):
     """
     What a process started now would read: ``config`` (digests of
-    config.xml's properties), ``venv`` and ``unit`` digests, and ``mtime``:
+    config.xml's properties), ``venv`` and ``unit`` digests, ``venv_dir``
+    (the directory the ``venv_path`` is or links to), and ``mtime``:
     the newest of the formula's last change of config.xml (not the file's
     own mtime: OMERO.web's processes rewrite it as they read it), the
     venv's site-packages and the unit.
@@ -115,6 +116,9 @@ def on_disk(omerodir, venv, unit_file):
     return {
         "config": _svc("config_digests")(config),
         "venv": _venv_digest(venv),
+        # which venv directory the venv path is: a rebuild links it to a new one
+        "venv_path": os.path.normpath(venv),
+        "venv_dir": __salt__["omero_venv.status"](venv)["dir"],
         "unit": unit,
         "mtime": max(_mtime(unit_file, *site), __salt__["omero.written_at"](omerodir)),
     }

@@ -12,6 +12,7 @@ import glob
 import logging
 import os
 import re
+import shutil
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
@@ -19,12 +20,15 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "omero_venv"
 
+MARK = ".omero-web-formula"  # venv/init.sls writes it: clean.sls may remove the venv
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def __virtual__():
     if os.name != "posix":
         return (False, "omero_venv needs a POSIX host")
+    if "omero_web_venv.rebuild_reason" not in __utils__:
+        return (False, "omero_venv: the formula's _utils/ are not synced (run saltutil.sync_all)")
     return __virtualname__
 
 
@@ -83,11 +87,29 @@ def dist_version(venv, name):
     return None
 
 
+def _read_cfg(venv):
+    try:
+        with open(os.path.join(venv, "pyvenv.cfg"), encoding="utf-8") as handle:
+            return __utils__["omero_web_venv.parse_pyvenv_cfg"](handle.read())
+    except OSError:
+        return {}
+
+
+def _target(venv):
+    """The directory the venv path is: itself, or where its link points."""
+    if os.path.islink(venv):
+        return os.path.normpath(os.path.join(os.path.dirname(venv), os.readlink(venv)))
+    return venv
+
+
 def status(venv):
     """
     What the venv is: ``exists`` (its python runs), ``pip`` (pip is there:
     the last file ``-m venv`` writes), ``home`` and ``version`` of the
-    interpreter that built it (its ``pyvenv.cfg``).
+    interpreter that built it (its ``pyvenv.cfg``), ``base`` (the
+    interpreter its bin/python runs: the link's target, else pyvenv.cfg's
+    ``executable``), ``base_exists``, and ``dir`` (the directory the venv
+    path is, or links to).
 
     CLI Example:
 
@@ -96,21 +118,186 @@ def status(venv):
         salt '*' omero_venv.status /opt/omero/web/venv3
     """
     venv = _absolute("venv", venv)
-    config = {}
-    try:
-        with open(os.path.join(venv, "pyvenv.cfg"), encoding="utf-8") as handle:
-            for line in handle:
-                key, sep, value = line.partition("=")
-                if sep:
-                    config[key.strip()] = value.strip()
-    except OSError:
-        pass
+    config = _read_cfg(venv)
+    python = os.path.join(venv, "bin", "python")
+    if os.path.islink(python):
+        base = os.path.realpath(python)
+    else:
+        base = os.path.realpath(config["executable"]) if config.get("executable") else None
     return {
-        "exists": os.access(os.path.join(venv, "bin", "python"), os.X_OK),
+        "exists": os.access(python, os.X_OK),
         "pip": os.path.exists(os.path.join(venv, "bin", "pip")),
         "home": config.get("home"),
         "version": config.get("version") or config.get("version_info"),
+        "base": base,
+        "base_exists": bool(base) and os.path.exists(base),
+        "dir": _target(venv),
     }
+
+
+def interpreter(python):
+    """
+    The interpreter ``python`` names: ``executable``, ``realpath`` and
+    ``version`` (``"3.13.5"``; None when it does not run).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' omero_venv.interpreter /usr/bin/python3
+    """
+    python = _absolute("python", python)
+    try:
+        out = _run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                   "{} --version".format(python))
+        version = out.strip() or None
+    except CommandExecutionError:
+        version = None
+    return {"executable": python, "realpath": os.path.realpath(python), "version": version}
+
+
+def rebuild_plan(venv, python):
+    """
+    None, or why the venv must be rebuilt by ``python`` and where:
+    ``{"reason", "new": the directory the rebuilt venv goes to, "old": where
+    the current venv is once the venv path links to the new one}``
+    (``_utils/omero_web_venv.py``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' omero_venv.rebuild_plan /opt/omero/web/venv3 /usr/bin/python3
+    """
+    venv = _absolute("venv", venv)
+    facts = status(venv)
+    if not (facts["base"] or facts["version"]) or (facts["exists"] and not facts["pip"]):
+        return None  # no venv yet, or a half-made one: created (again), not rebuilt
+    python_facts = interpreter(python)
+    reason = __utils__["omero_web_venv.rebuild_reason"](facts, python_facts)
+    if reason is None:
+        return None
+    if python_facts["version"] is None:
+        raise CommandExecutionError(
+            "{}; but python:executable {} does not run".format(reason, python))
+    new = __utils__["omero_web_venv.versioned_dir"](venv, python_facts["version"], facts["dir"])
+    old = facts["dir"]
+    if old == venv:
+        old = __utils__["omero_web_venv.aside_dir"](venv, facts["version"], new)
+    return {"reason": reason, "new": new, "old": old}
+
+
+def _same_versions(venv, pkgs):
+    """The requirements, each pinned to the version the venv has when that
+    version still meets it (a rebuild installs what ran, not what is newest)."""
+    from packaging.requirements import Requirement  # pylint: disable=import-outside-toplevel
+
+    pinned = []
+    for text in pkgs:
+        try:
+            requirement = Requirement(text)
+        except Exception:  # pylint: disable=broad-except
+            pinned.append(text)
+            continue
+        installed = dist_version(venv, requirement.name)
+        if installed and requirement.specifier.contains(installed, prereleases=True) and not requirement.url:
+            extras = "[{}]".format(",".join(sorted(requirement.extras))) if requirement.extras else ""
+            marker = "; {}".format(requirement.marker) if requirement.marker else ""
+            pinned.append("{}{}=={}{}".format(requirement.name, extras, installed, marker))
+        else:
+            pinned.append(text)
+    return pinned
+
+
+def rebuild(venv, python, wheel, pkgs=(), upgrade_pip=True):
+    """
+    Rebuild the venv with ``python`` beside the old one (``rebuild_plan``):
+    create it, install IcePy's ``wheel`` and ``pkgs`` (at the versions the
+    old venv has, where they still meet the requirement), copy the
+    formula's mark, then point the venv path at it (an adopted venv, a real
+    directory, moves aside first). The old venv stays until
+    :py:func:`remove_old`. On any failure the new directory is removed and
+    the venv path still is the old venv. Returns the plan, or None when no
+    rebuild is due.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' omero_venv.rebuild /opt/omero/web/venv3 /usr/bin/python3 /srv/wheels/zeroc_ice-3.6.5-cp313-cp313-linux_x86_64.whl '["omero-web==5.33.2"]'
+    """
+    venv = _absolute("venv", venv)
+    plan = rebuild_plan(venv, python)
+    if plan is None:
+        return None
+    new = plan["new"]
+    try:
+        if os.path.lexists(new):
+            shutil.rmtree(new)  # what a failed rebuild left (never the current venv: rebuild_plan)
+        create(new, python, upgrade_pip=upgrade_pip)
+        install(new, wheel, upgrade=True)
+        requirements = _same_versions(venv, list(pkgs or ()))
+        if requirements:
+            _run([os.path.join(new, "bin", "python"), "-m", "pip", "install", "--quiet"] + requirements,
+                 "pip install {}".format(" ".join(requirements)))
+        mark = os.path.join(venv, MARK)
+        if os.path.exists(mark):
+            shutil.copy2(mark, os.path.join(new, MARK))
+    except (CommandExecutionError, OSError) as exc:
+        shutil.rmtree(new, ignore_errors=True)
+        raise CommandExecutionError(
+            "rebuilding the venv failed, {} keeps serving ({}): {}".format(venv, plan["reason"], exc))
+    link = os.path.basename(new)  # relative: the directories move together
+    if os.path.islink(venv):
+        tmp = venv + ".link.tmp"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(link, tmp)
+        os.replace(tmp, venv)  # atomic
+    else:
+        os.rename(venv, plan["old"])
+        os.symlink(link, venv)
+    return plan
+
+
+def old_venvs(venv):
+    """
+    The formula's venv directories beside ``venv`` (``<venv>.py*``,
+    ``<venv>.old``) that the venv path does not link to: old venvs a
+    rebuild left for :py:func:`remove_old`.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' omero_venv.old_venvs /opt/omero/web/venv3
+    """
+    venv = _absolute("venv", venv)
+    current = _target(venv)
+    found = []
+    for path in sorted(glob.glob(glob.escape(venv) + ".*")):
+        if (path != current and __utils__["omero_web_venv.is_sibling"](venv, path)
+                and not os.path.islink(path) and os.path.exists(os.path.join(path, "pyvenv.cfg"))):
+            found.append(path)
+    return found
+
+
+def remove_old(venv):
+    """
+    Remove :py:func:`old_venvs` (after the health check passed on the new
+    one). Returns the directories removed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' omero_venv.remove_old /opt/omero/web/venv3
+    """
+    removed = []
+    for path in old_venvs(venv):
+        shutil.rmtree(path)
+        removed.append(path)
+    return removed
 
 
 def create(venv, python, upgrade_pip=True):

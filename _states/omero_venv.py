@@ -44,10 +44,17 @@ def _missing(venv, ice_version):
     return missing
 
 
-def present(name, python, wheel, ice_version="3.6.5", upgrade_pip=True):
+def present(name, python, wheel, ice_version="3.6.5", upgrade_pip=True, pkgs=None):
     """
     Ensure the virtualenv ``name`` exists (created by ``python -m venv``,
     with its pip upgraded) and holds IcePy ``ice_version`` from ``wheel``.
+
+    A venv that another interpreter built (``python`` is another Python
+    version, another interpreter, or the venv's is gone) is rebuilt beside
+    the old one, with IcePy and ``pkgs``, and ``name`` then links to it
+    (``omero_venv.rebuild``): the service state restarts OMERO.web once,
+    ``old_removed`` removes the old venv after the health check. A failed
+    rebuild leaves ``name`` as it was.
 
     name
         The venv's path, e.g. ``/opt/omero/web/venv3``.
@@ -65,9 +72,16 @@ def present(name, python, wheel, ice_version="3.6.5", upgrade_pip=True):
 
     upgrade_pip : True
         Upgrade pip right after creating the venv.
+
+    pkgs
+        The pip requirements a rebuilt venv gets before the switch (the
+        ``packages_installed`` state's).
     """
     ret = {"name": name, "result": False, "changes": {}, "comment": ""}
     try:
+        plan = __salt__["omero_venv.rebuild_plan"](name, python)
+        if plan:
+            return _rebuild(ret, plan, python, wheel, ice_version, upgrade_pip, pkgs)
         missing = _missing(name, ice_version)
     except (CommandExecutionError, SaltInvocationError) as exc:
         ret["comment"] = str(exc)
@@ -102,6 +116,71 @@ def present(name, python, wheel, ice_version="3.6.5", upgrade_pip=True):
         return ret
     ret["result"] = True
     ret["comment"] = "done: " + ", ".join(sorted(planned))
+    return ret
+
+
+def _rebuild(ret, plan, python, wheel, ice_version, upgrade_pip, pkgs):
+    """present's rebuild: check (the plan) -> test -> act -> re-read."""
+    name = ret["name"]
+    ret["changes"] = {"venv": {"old": plan["old"], "new": plan["new"], "why": plan["reason"]}}
+    steps = "{} built by {} with IcePy {} and {}, {} linked to it, the old venv moved to {} " \
+            "until the health check passed".format(plan["new"], python, ice_version,
+                                                   ", ".join(pkgs or []) or "no packages", name, plan["old"])
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = "a rebuild is due: {}; would be: {}".format(plan["reason"], steps)
+        return ret
+    try:
+        __salt__["omero_venv.rebuild"](name, python, wheel, pkgs=pkgs or [], upgrade_pip=upgrade_pip)
+        left = __salt__["omero_venv.rebuild_plan"](name, python)
+        missing = _missing(name, ice_version)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["changes"] = {}
+        ret["comment"] = str(exc)
+        return ret
+    if left or missing:
+        ret["comment"] = "after the rebuild: {}".format(
+            left["reason"] if left else "still missing: " + ", ".join(missing))
+        return ret
+    ret["result"] = True
+    ret["comment"] = "rebuilt ({}): {}".format(plan["reason"], steps.replace(" until", ", kept until"))
+    return ret
+
+
+def old_removed(name, python):
+    """
+    Remove the old venvs a rebuild left beside the virtualenv ``name``
+    (``<name>.py*``, ``<name>.old``: never another directory), once the
+    health check passed on the new one. A dry run also names the venv that a
+    rebuild due in this run (``python``) will leave.
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        old = __salt__["omero_venv.old_venvs"](name)
+        if __opts__["test"]:
+            plan = __salt__["omero_venv.rebuild_plan"](name, python)
+            if plan and plan["old"] not in old:
+                old.append(plan["old"])
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = str(exc)
+        return ret
+    if not old:
+        ret["result"] = True
+        ret["comment"] = "no old venv beside {}".format(name)
+        return ret
+    ret["changes"] = {"removed": old}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = "would be removed after the health check: " + ", ".join(old)
+        return ret
+    try:
+        removed = __salt__["omero_venv.remove_old"](name)
+    except (CommandExecutionError, SaltInvocationError, OSError) as exc:
+        ret["comment"] = str(exc)
+        return ret
+    ret["changes"] = {"removed": removed}
+    ret["result"] = True
+    ret["comment"] = "removed after the health check: " + ", ".join(removed)
     return ret
 
 

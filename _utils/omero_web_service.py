@@ -79,7 +79,8 @@ def decide(running, record, current):
         ``{"active": bool, "main_pid": int, "started": epoch seconds}``.
     record
         what the running process was last (re)started or reloaded with:
-        ``{"main_pid", "config", "venv", "unit"}`` (None if unknown).
+        ``{"main_pid", "config", "venv", "unit", "venv_dir"}`` (None if
+        unknown; a record without ``venv_dir`` ran ``venv_path``).
     current
         the same facts of the files on disk, plus ``mtime``: the newest
         modification time of config.xml, the venv and the unit.
@@ -98,6 +99,10 @@ def decide(running, record, current):
         action, reasons = RESTART, reasons + ["its unit changed"]
     if record.get("venv") != current.get("venv"):
         action, reasons = RESTART, reasons + ["the venv's packages changed"]
+    # A record from before venv rebuilds existed ran the venv path itself.
+    ran = record.get("venv_dir", current.get("venv_path"))
+    if ran != current.get("venv_dir"):
+        action, reasons = RESTART, reasons + ["the venv was rebuilt ({})".format(current.get("venv_dir"))]
     changed = changed_properties(record.get("config"), current.get("config"))
     if changed:
         need = needs(changed)

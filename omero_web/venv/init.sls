@@ -36,6 +36,10 @@ omero_web-venv-file-managed-icepy:
 # pip upgraded (CentOS 7's pip 9 cannot install the manylinux2014 wheels of
 # omero-web's dependencies), and IcePy from its wheel: installed only while
 # the venv's zeroc_ice-<version>.dist-info is missing.
+# A venv another Python built (an OS upgrade, python:executable changed) is
+# rebuilt beside it (<venv>.pyX.Y, with IcePy and the packages below) and
+# the venv path becomes a link to it; the service restarts once and the
+# health check sls removes the old venv once OMERO.web answers.
 omero_web-venv-omero_venv-present:
   omero_venv.present:
     - name: {{ omero_web.venv }}
@@ -43,6 +47,8 @@ omero_web-venv-omero_venv-present:
     - wheel: {{ ice.wheel }}
     - ice_version: {{ omero_web.ice.version | json }}
     - upgrade_pip: {{ omero_web.pip.upgrade_pip | json }}
+    # a venv another interpreter built is rebuilt with these before the switch
+    - pkgs: {{ omero_web.derived.pip_packages | json }}
     - require:
       - sls: {{ tplroot }}.prerequisites
 

@@ -67,3 +67,18 @@ def test_a_process_the_formula_did_not_start(svc):
     assert decide(later, record(svc), disk(svc, mtime=900.0))[0] == "nothing"
     assert decide(later, None, disk(svc, mtime=900.0))[0] == "nothing"
     assert decide(later, record(svc), disk(svc, mtime=1100.0))[0] == "restart"
+
+
+def test_a_rebuilt_venv_restarts(svc):
+    """The venv path now links to another directory (a new Python): a
+    restart, even when the packages are the same; a record from before
+    rebuilds existed ran the venv path itself."""
+    decide = svc("decide")
+    ran = dict(record(svc), venv_dir="/opt/w/venv3.py3.11", venv_path="/opt/w/venv3")
+    now = dict(disk(svc), venv_dir="/opt/w/venv3.py3.13", venv_path="/opt/w/venv3")
+    action, reasons = decide(RUNNING, ran, now)
+    assert action == "restart" and reasons == ["the venv was rebuilt (/opt/w/venv3.py3.13)"]
+    assert decide(RUNNING, dict(ran, venv_dir="/opt/w/venv3.py3.13"), now)[0] == "nothing"
+    legacy = record(svc)
+    assert decide(RUNNING, legacy, dict(disk(svc), venv_dir="/opt/w/venv3", venv_path="/opt/w/venv3"))[0] == "nothing"
+    assert decide(RUNNING, legacy, now)[0] == "restart"

@@ -28,18 +28,28 @@ WHEEL = "/srv/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
 class FakeVenvTools:
     """``python -m venv`` and ``pip install``, as far as the files go."""
 
+    #: the interpreters' versions (``python -c``); any other is 3.11.2
+    versions = {"/opt/python3.13/bin/python3.13": "3.13.5"}
+
     def __init__(self):
         self.calls = []
+        self.failing = None  # a requirement whose pip install fails
 
     def __call__(self, cmd, **kwargs):
+        if cmd[1:2] == ["-c"]:
+            return {"retcode": 0, "stdout": self.versions.get(cmd[0], "3.11.2") + "\n", "stderr": ""}
         self.calls.append(cmd)
+        if self.failing and self.failing in cmd:
+            return {"retcode": 1, "stdout": "", "stderr": "ERROR: No matching distribution found for " + self.failing}
         if cmd[1:3] == ["-m", "venv"]:
             bindir = pathlib.Path(cmd[3]) / "bin"
             bindir.mkdir(parents=True)
             for exe in ("python", "pip"):
                 (bindir / exe).write_text("#!/bin/sh\n")
                 (bindir / exe).chmod(0o755)
-            (pathlib.Path(cmd[3]) / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.11.2\n")
+            version = self.versions.get(cmd[0], "3.11.2")
+            (pathlib.Path(cmd[3]) / "pyvenv.cfg").write_text(
+                "home = {}\nversion = {}\n".format(os.path.dirname(cmd[0]), version))
         elif cmd[1:4] == ["-m", "pip", "install"] and cmd[-1] == WHEEL:
             install_dist(pathlib.Path(cmd[0]).parents[1], "zeroc-ice", "3.6.5")
         return {"retcode": 0, "stdout": "", "stderr": ""}
@@ -70,10 +80,11 @@ def pip_installed():
 @pytest.fixture
 def configure_loader_modules(tools, opts, pip_installed, utils):
     salt = {"cmd.run_all": tools}
-    for name in ("status", "dist_version", "create", "install", "site_packages"):
+    for name in ("status", "dist_version", "create", "install", "site_packages", "interpreter",
+                 "rebuild_plan", "rebuild", "old_venvs", "remove_old"):
         salt["omero_venv." + name] = getattr(venv_module, name)
     return {
-        venv_module: {"__salt__": salt, "__opts__": opts},
+        venv_module: {"__salt__": salt, "__opts__": opts, "__utils__": utils},
         venv_state: {"__salt__": salt, "__opts__": opts, "__states__": {"pip.installed": pip_installed}},
         web_state: {"__opts__": opts, "__states__": {}, "__utils__": utils},
     }
@@ -143,6 +154,92 @@ def test_packages_in_the_venv_are_pips(tmp_path, tools, pip_installed):
 def test_install_refuses_options_as_requirements(tmp_path, requirement):
     with pytest.raises(Exception):
         venv_module.install(str(tmp_path), requirement)
+
+
+# ---------------------------------------------------------------- a new Python
+
+PY313 = "/opt/python3.13/bin/python3.13"
+
+
+def converged_venv(tmp_path, tools):
+    """A venv as the previous formula left it: a real directory, Python 3.11,
+    IcePy, omero-web 5.33.2, the formula's mark."""
+    venv = tmp_path / "venv3"
+    tools(["/usr/bin/python3", "-m", "venv", str(venv)])
+    install_dist(venv, "zeroc-ice", "3.6.5")
+    install_dist(venv, "omero-web", "5.33.2")
+    (venv / ".omero-web-formula").write_text("mark")
+    tools.calls.clear()
+    return venv
+
+
+def test_rebuild_for_another_python_predicted_then_done(tmp_path, tools, opts):
+    venv = converged_venv(tmp_path, tools)
+    pkgs = ["omero-web>=5.6.1", "whitenoise"]
+    opts["test"] = True
+    predicted = venv_state.present(str(venv), python=PY313, wheel=WHEEL, pkgs=pkgs)
+    removal = venv_state.old_removed(str(venv), python=PY313)
+    assert predicted["result"] is None and tools.calls == [] and venv.is_dir() and not venv.is_symlink()
+    assert predicted["changes"]["venv"] == {
+        "old": str(venv) + ".py3.11", "new": str(venv) + ".py3.13",
+        "why": "the venv was built by Python 3.11, python:executable {} is Python 3.13".format(PY313)}
+    assert "a rebuild is due: the venv was built by Python 3.11" in predicted["comment"]
+    assert removal["result"] is None and removal["changes"] == {"removed": [str(venv) + ".py3.11"]}
+
+    opts["test"] = False
+    applied = venv_state.present(str(venv), python=PY313, wheel=WHEEL, pkgs=pkgs)
+    assert applied["result"] is True, applied["comment"]
+    assert applied["changes"] == predicted["changes"]
+    # the new venv beside the old, with IcePy and the packages (omero-web at
+    # the version that ran), then the stable path links to it
+    new = str(venv) + ".py3.13"
+    assert tools.calls[0] == [PY313, "-m", "venv", new]
+    assert tools.calls[-1][-2:] == ["omero-web==5.33.2", "whitenoise"]
+    assert os.readlink(str(venv)) == "venv3.py3.13"
+    assert (venv / ".omero-web-formula").read_text() == "mark"
+    assert venv_module.status(str(venv))["version"] == "3.13.5"
+    assert venv_module.old_venvs(str(venv)) == [str(venv) + ".py3.11"]
+    # re-read: nothing is due any more; the old venv goes after the health check
+    assert venv_state.present(str(venv), python=PY313, wheel=WHEEL, pkgs=pkgs)["changes"] == {}
+    removed = venv_state.old_removed(str(venv), python=PY313)
+    assert removed["result"] is True and removed["changes"] == removal["changes"]
+    assert not os.path.exists(str(venv) + ".py3.11") and os.path.isdir(new)
+    assert venv_state.old_removed(str(venv), python=PY313)["changes"] == {}
+
+
+def test_a_failed_rebuild_leaves_the_old_venv(tmp_path, tools):
+    venv = converged_venv(tmp_path, tools)
+    tools.failing = "nosuchapp==1.0"
+    ret = venv_state.present(str(venv), python=PY313, wheel=WHEEL, pkgs=["nosuchapp==1.0"])
+    assert ret["result"] is False and ret["changes"] == {}
+    assert "rebuilding the venv failed, {} keeps serving".format(venv) in ret["comment"]
+    assert "No matching distribution found for nosuchapp==1.0" in ret["comment"]
+    assert venv.is_dir() and not venv.is_symlink() and not os.path.exists(str(venv) + ".py3.13")
+    assert venv_module.status(str(venv))["version"] == "3.11.2"
+
+
+def test_a_second_rebuild_replaces_the_link(tmp_path, tools):
+    """A linked venv (rebuilt before) whose interpreter is gone: rebuilt again
+    by the same Python version, beside the current one (``-2``)."""
+    venv = converged_venv(tmp_path, tools)
+    tools.versions = dict(tools.versions, **{str(tmp_path / "py" / "python3.13"): "3.13.5"})
+    venv_module.rebuild(str(venv), PY313, WHEEL)
+    new = pathlib.Path(str(venv) + ".py3.13")
+    (new / "bin" / "python").unlink()
+    (new / "bin" / "python").symlink_to(tmp_path / "gone" / "python3.13")
+    plan = venv_module.rebuild_plan(str(venv), PY313)
+    assert plan == {"reason": "the venv's interpreter {} no longer exists (removed by an OS upgrade?): "
+                              "rebuilt with {} (Python 3.13)".format(tmp_path / "gone" / "python3.13", PY313),
+                    "new": str(venv) + ".py3.13-2", "old": str(new)}
+    venv_module.rebuild(str(venv), PY313, WHEEL)
+    assert os.readlink(str(venv)) == "venv3.py3.13-2"
+    assert venv_module.old_venvs(str(venv)) == [str(venv) + ".py3.11", str(new)]
+
+
+def test_the_platform_python_that_built_the_venv_needs_no_rebuild(tmp_path, tools):
+    venv = converged_venv(tmp_path, tools)
+    assert venv_module.rebuild_plan(str(venv), "/usr/bin/python3") is None
+    assert venv_module.rebuild_plan(str(tmp_path / "none"), PY313) is None
 
 
 # ---------------------------------------------------------------- redis.conf
