@@ -260,11 +260,12 @@ def rebuild(venv, python, wheel, pkgs=(), upgrade_pip=True):
     return plan
 
 
-def old_venvs(venv):
+def old_venvs(venv, current=False):
     """
     The formula's venv directories beside ``venv`` (``<venv>.py*``,
     ``<venv>.old``) that the venv path does not link to: old venvs a
-    rebuild left for :py:func:`remove_old`.
+    rebuild left for :py:func:`remove_old`. ``current``: the one it links
+    to as well (clean.sls).
 
     CLI Example:
 
@@ -273,10 +274,10 @@ def old_venvs(venv):
         salt '*' omero_venv.old_venvs /opt/omero/web/venv3
     """
     venv = _absolute("venv", venv)
-    current = _target(venv)
+    target = _target(venv)
     found = []
     for path in sorted(glob.glob(glob.escape(venv) + ".*")):
-        if (path != current and __utils__["omero_web_venv.is_sibling"](venv, path)
+        if ((current or path != target) and __utils__["omero_web_venv.is_sibling"](venv, path)
                 and not os.path.islink(path) and os.path.exists(os.path.join(path, "pyvenv.cfg"))):
             found.append(path)
     return found

@@ -184,6 +184,34 @@ def old_removed(name, python):
     return ret
 
 
+def rebuilt_absent(name):
+    """
+    clean.sls: remove the venv directories rebuilds made beside ``name``
+    (the one its link points to, the old ones); the path itself (a link or
+    an adopted directory) is ``file.absent``'s.
+    """
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        dirs = __salt__["omero_venv.old_venvs"](name, current=True)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = str(exc)
+        return ret
+    if not dirs:
+        ret["result"] = True
+        ret["comment"] = "no rebuilt venv beside {}".format(name)
+        return ret
+    ret["changes"] = {"removed": dirs}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = "would be removed: " + ", ".join(dirs)
+        return ret
+    for path in dirs:
+        __salt__["file.remove"](path)
+    ret["result"] = True
+    ret["comment"] = "removed: " + ", ".join(dirs)
+    return ret
+
+
 def packages_installed(name, venv, pkgs):
     """
     Ensure the pip requirements ``pkgs`` are installed in ``venv``: Salt's

@@ -20,15 +20,14 @@
 {%- from tplroot ~ "/libtofs.jinja" import files_switch with context %}
 {%- set check = omero_web.service.healthcheck %}
 
+include:
+  - {{ tplroot }}.service
 {%- if check.enabled %}
 {%-   set target = omero_web.derived.healthcheck %}
 {%-   set command = [omero_web.python.executable, check.script, target.url] %}
 {%-   if target.host %}
 {%-     do command.extend(["--host", target.host]) %}
 {%-   endif %}
-
-include:
-  - {{ tplroot }}.service
 
 omero_web-healthcheck-file-managed:
   file.managed:
@@ -67,6 +66,17 @@ omero_web-healthcheck-omero-sessions_work:
     - venv: {{ omero_web.venv }}
     - require:
       - cmd: omero_web-healthcheck-cmd-run
+{%- endif %}
+
+# A rebuild for a new Python (venv sls) left the old venv beside the new
+# one: removed only now, once OMERO.web answered from the new one.
+omero_web-healthcheck-omero_venv-old_removed:
+  omero_venv.old_removed:
+    - name: {{ omero_web.venv }}
+    - python: {{ omero_web.python.executable }}
+    - require:
+{%- if check.enabled %}
+      - omero: omero_web-healthcheck-omero-sessions_work
 {%- else %}
-{}
+      - sls: {{ tplroot }}.service
 {%- endif %}
