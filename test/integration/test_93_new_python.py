@@ -59,7 +59,7 @@ def gunicorn_python(web):
 
 def venv_facts(web):
     venv = web.pillar["venv"]
-    out = web.run(["bash", "-c", "readlink %s; grep '^version' %s/pyvenv.cfg; ls -d %s.* 2>/dev/null"
+    out = web.run(["bash", "-c", "echo \"$(readlink %s)\"; grep '^version' %s/pyvenv.cfg; ls -d %s.* 2>/dev/null"
                    % (venv, venv, venv)], check=False).stdout.split("\n")
     return {"link": out[0], "version": out[1].split("=")[1].strip(), "beside": sorted(filter(None, out[2:]))}
 
