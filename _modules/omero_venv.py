@@ -213,7 +213,8 @@ def rebuild(venv, python, wheel, pkgs=(), upgrade_pip=True):
     """
     Rebuild the venv with ``python`` beside the old one (``rebuild_plan``):
     create it, install IcePy's ``wheel`` and ``pkgs`` (at the versions the
-    old venv has, where they still meet the requirement), copy the
+    old venv has, where they still meet the requirement), check that IcePy
+    loads, copy the
     formula's mark, then point the venv path at it (an adopted venv, a real
     directory, moves aside first). The old venv stays until
     :py:func:`remove_old`. On any failure the new directory is removed and
@@ -240,6 +241,10 @@ def rebuild(venv, python, wheel, pkgs=(), upgrade_pip=True):
         if requirements:
             _run([os.path.join(new, "bin", "python"), "-m", "pip", "install", "--quiet"] + requirements,
                  "pip install {}".format(" ".join(requirements)))
+        # pip checks a wheel's tags, not the libraries it links against (a
+        # wheel built on a newer glibc installs, then fails to load)
+        _run([os.path.join(new, "bin", "python"), "-c", "import IcePy"],
+             "import IcePy in the new venv")
         mark = os.path.join(venv, MARK)
         if os.path.exists(mark):
             shutil.copy2(mark, os.path.join(new, MARK))

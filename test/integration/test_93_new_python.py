@@ -25,8 +25,9 @@ from day_two import installed_version, service_cursor, starts_since
 
 HOST_SUFFIX = "-newpy"
 
-PLATFORM = {"executable": "/usr/bin/python3", "version": "3.11", "python_tag": "cp311"}
-NEW = kitchen.SECOND_PYTHON
+PLATFORM = {"executable": "/usr/bin/python3", "version": "3.11",
+            "wheel": "/srv/wheels/" + os.path.basename(kitchen.ensure_icepy_wheel("cp311"))}
+NEW = dict(kitchen.SECOND_PYTHON)  # its wheel: once copied into the host
 
 STATE_VENV = "omero_web-venv-omero_venv-present"
 STATE_SERVICE = "omero_web-service-omero_web-service_running"
@@ -34,15 +35,14 @@ STATE_HEALTH = "omero_web-healthcheck-omero-sessions_work"
 STATE_OLD = "omero_web-healthcheck-omero_venv-old_removed"
 
 
-def overrides_for(python, wheel_tag=None):
-    wheel = kitchen.ensure_icepy_wheel(wheel_tag or python["python_tag"])
+def overrides_for(python, wheel=None):
     return {"python": {"executable": python["executable"], "version": python["version"]},
-            "ice": {"wheel": "/srv/wheels/" + os.path.basename(wheel)}}
+            "ice": {"wheel": wheel or python["wheel"]}}
 
 
 @pytest.fixture(scope="module")
 def site(own_host):
-    own_host.install_second_python()
+    NEW["wheel"] = own_host.install_second_python()
     own_host.converge(overrides_for(PLATFORM))
     return own_host
 
@@ -117,7 +117,7 @@ def test_a_failed_rebuild_leaves_the_old_venv_serving(site):
     before = venv_facts(site)
     main_pid = site.unit_prop(site.pillar["service"]["name"], "MainPID")
     # python:executable names Python 3.13, ice:wheel still the cp311 wheel
-    pillar = kitchen.kitchen_pillar(overrides_for(NEW, wheel_tag=PLATFORM["python_tag"]))
+    pillar = kitchen.kitchen_pillar(overrides_for(NEW, wheel=PLATFORM["wheel"]))
     site.write_pillar(pillar)
     site.current = None
     result = site.apply()

@@ -36,7 +36,7 @@ class FakeVenvTools:
         self.failing = None  # a requirement whose pip install fails
 
     def __call__(self, cmd, **kwargs):
-        if cmd[1:2] == ["-c"]:
+        if cmd[1:2] == ["-c"] and cmd[2].startswith("import sys"):
             return {"retcode": 0, "stdout": self.versions.get(cmd[0], "3.11.2") + "\n", "stderr": ""}
         self.calls.append(cmd)
         if self.failing and self.failing in cmd:
@@ -194,7 +194,8 @@ def test_rebuild_for_another_python_predicted_then_done(tmp_path, tools, opts):
     # the version that ran), then the stable path links to it
     new = str(venv) + ".py3.13"
     assert tools.calls[0] == [PY313, "-m", "venv", new]
-    assert tools.calls[-1][-2:] == ["omero-web==5.33.2", "whitenoise"]
+    assert tools.calls[-2][-2:] == ["omero-web==5.33.2", "whitenoise"]
+    assert tools.calls[-1] == [new + "/bin/python", "-c", "import IcePy"]
     assert os.readlink(str(venv)) == "venv3.py3.13"
     assert (venv / ".omero-web-formula").read_text() == "mark"
     assert venv_module.status(str(venv))["version"] == "3.13.5"
@@ -216,6 +217,15 @@ def test_a_failed_rebuild_leaves_the_old_venv(tmp_path, tools):
     assert "No matching distribution found for nosuchapp==1.0" in ret["comment"]
     assert venv.is_dir() and not venv.is_symlink() and not os.path.exists(str(venv) + ".py3.13")
     assert venv_module.status(str(venv))["version"] == "3.11.2"
+
+
+def test_a_wheel_that_installs_but_does_not_load_fails_the_rebuild(tmp_path, tools):
+    """A wheel built against a newer glibc: pip installs it, ``import IcePy`` fails."""
+    venv = converged_venv(tmp_path, tools)
+    tools.failing = "import IcePy"
+    ret = venv_state.present(str(venv), python=PY313, wheel=WHEEL, pkgs=[])
+    assert ret["result"] is False and "import IcePy in the new venv failed" in ret["comment"]
+    assert venv.is_dir() and not venv.is_symlink() and not os.path.exists(str(venv) + ".py3.13")
 
 
 def test_a_second_rebuild_replaces_the_link(tmp_path, tools):
