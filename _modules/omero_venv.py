@@ -288,10 +288,11 @@ def old_venvs(venv, current=False):
     return found
 
 
-def remove_old(venv):
+def remove_old(venv, current=False):
     """
     Remove :py:func:`old_venvs` (after the health check passed on the new
-    one). Returns the directories removed.
+    one; ``current``: the one the venv path links to too, for clean.sls).
+    Returns the directories removed.
 
     CLI Example:
 
@@ -300,7 +301,7 @@ def remove_old(venv):
         salt '*' omero_venv.remove_old /opt/omero/web/venv3
     """
     removed = []
-    for path in old_venvs(venv):
+    for path in old_venvs(venv, current=current):
         shutil.rmtree(path)
         removed.append(path)
     return removed

@@ -147,41 +147,52 @@ def _rebuild(ret, plan, python, wheel, ice_version, upgrade_pip, pkgs):
     return ret
 
 
+def _dirs_removed(name, find, remove, what):
+    """Remove venv directories beside ``name``: ``find()`` lists them,
+    ``remove()`` removes them and returns those it removed."""
+    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
+    try:
+        dirs = find()
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        ret["comment"] = str(exc)
+        return ret
+    if not dirs:
+        ret["result"] = True
+        ret["comment"] = "no {} beside {}".format(what, name)
+        return ret
+    ret["changes"] = {"removed": dirs}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = "would be removed: " + ", ".join(dirs)
+        return ret
+    try:
+        ret["changes"] = {"removed": remove()}
+    except (CommandExecutionError, SaltInvocationError, OSError) as exc:
+        ret["changes"] = {}
+        ret["comment"] = str(exc)
+        return ret
+    ret["result"] = True
+    ret["comment"] = "removed: " + ", ".join(ret["changes"]["removed"])
+    return ret
+
+
 def old_removed(name, python):
     """
     Remove the old venvs a rebuild left beside the virtualenv ``name``
     (``<name>.py*``, ``<name>.old``: never another directory), once the
-    health check passed on the new one. A dry run also names the venv that a
-    rebuild due in this run (``python``) will leave.
+    health check passed on the new one (the sls requires it). A dry run also
+    names the venv that a rebuild due in this run (``python``) will leave.
     """
-    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
-    try:
+
+    def find():
         old = __salt__["omero_venv.old_venvs"](name)
         if __opts__["test"]:
             plan = __salt__["omero_venv.rebuild_plan"](name, python)
             if plan and plan["old"] not in old:
                 old.append(plan["old"])
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["comment"] = str(exc)
-        return ret
-    if not old:
-        ret["result"] = True
-        ret["comment"] = "no old venv beside {}".format(name)
-        return ret
-    ret["changes"] = {"removed": old}
-    if __opts__["test"]:
-        ret["result"] = None
-        ret["comment"] = "would be removed after the health check: " + ", ".join(old)
-        return ret
-    try:
-        removed = __salt__["omero_venv.remove_old"](name)
-    except (CommandExecutionError, SaltInvocationError, OSError) as exc:
-        ret["comment"] = str(exc)
-        return ret
-    ret["changes"] = {"removed": removed}
-    ret["result"] = True
-    ret["comment"] = "removed after the health check: " + ", ".join(removed)
-    return ret
+        return old
+
+    return _dirs_removed(name, find, lambda: __salt__["omero_venv.remove_old"](name), "old venv")
 
 
 def rebuilt_absent(name):
@@ -190,26 +201,8 @@ def rebuilt_absent(name):
     (the one its link points to, the old ones); the path itself (a link or
     an adopted directory) is ``file.absent``'s.
     """
-    ret = {"name": name, "result": False, "changes": {}, "comment": ""}
-    try:
-        dirs = __salt__["omero_venv.old_venvs"](name, current=True)
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        ret["comment"] = str(exc)
-        return ret
-    if not dirs:
-        ret["result"] = True
-        ret["comment"] = "no rebuilt venv beside {}".format(name)
-        return ret
-    ret["changes"] = {"removed": dirs}
-    if __opts__["test"]:
-        ret["result"] = None
-        ret["comment"] = "would be removed: " + ", ".join(dirs)
-        return ret
-    for path in dirs:
-        __salt__["file.remove"](path)
-    ret["result"] = True
-    ret["comment"] = "removed: " + ", ".join(dirs)
-    return ret
+    return _dirs_removed(name, lambda: __salt__["omero_venv.old_venvs"](name, current=True),
+                         lambda: __salt__["omero_venv.remove_old"](name, current=True), "rebuilt venv")
 
 
 def packages_installed(name, venv, pkgs):

@@ -54,3 +54,23 @@ def installed_version(web, dist):
         if line.startswith("Version:"):
             return line.split(":", 1)[1].strip()
     return None
+
+
+def dry_run_then_apply(web, pillar, unchanged):
+    """Write ``pillar``; a dry run, after which ``unchanged()`` must hold (it
+    changed nothing); the real apply. Both succeed and the dry run predicts
+    exactly the states the real apply changes. Returns ``(dry, real,
+    changed state ids, journal cursor from before the real apply)``."""
+    web.write_pillar(pillar)
+    web.current, web.pillar = None, pillar["omero_web"]
+    dry = web.apply(test=True)
+    assert dry.ok, dry.summary()
+    unchanged()
+    cursor = service_cursor(web)
+    real = web.apply()
+    assert real.ok, real.summary()
+    predicted = sorted(map(real.state_id, dry.predicted))
+    changed = sorted(map(real.state_id, real.changed))
+    assert predicted == changed
+    return dry, real, changed, cursor
+

@@ -13,7 +13,7 @@ import pytest
 
 import kitchen
 import site_checks
-from day_two import django_session, installed_version, omeroweb_log, service_cursor, starts_since
+from day_two import django_session, dry_run_then_apply, installed_version, omeroweb_log, starts_since
 
 HOST_SUFFIX = "-upg"
 
@@ -58,18 +58,10 @@ def switch(web, old, new):
     _, _, old_static = web.http_get(static_url)
     log_before = len(omeroweb_log(web))
 
-    pillar = pillar_for(new)
-    web.write_pillar(pillar)
-    web.current, web.pillar = None, pillar["omero_web"]
-    dry = web.apply(test=True)
-    assert dry.ok, dry.summary()
-    assert installed_version(web, "omero-web") == old, "test=True changed the venv"
-    cursor = service_cursor(web)
-    real = web.apply()
-    assert real.ok, real.summary()
-    predicted = sorted(map(real.state_id, dry.predicted))
-    changed = sorted(map(real.state_id, real.changed))
-    assert predicted == changed
+    def unchanged():
+        assert installed_version(web, "omero-web") == old, "test=True changed the venv"
+
+    dry, real, changed, cursor = dry_run_then_apply(web, pillar_for(new), unchanged)
     # the pin, the nginx file (it names the release it was generated with)
     # and nginx's graceful reload, the one restart
     assert changed == ["omero_web-nginx-config-omero-nginx_config",

@@ -21,7 +21,7 @@ import pytest
 
 import kitchen
 import site_checks
-from day_two import installed_version, service_cursor, starts_since
+from day_two import dry_run_then_apply, installed_version, starts_since
 
 HOST_SUFFIX = "-newpy"
 
@@ -71,24 +71,16 @@ def switch(web, old, new):
     assert before["version"].startswith(old["version"] + "."), before
     omero_web = installed_version(web, "omero-web")
 
+    def unchanged():
+        assert venv_facts(web) == before, "test=True changed the venv"
+
     pillar = kitchen.kitchen_pillar(overrides_for(new))
-    web.write_pillar(pillar)
-    web.current, web.pillar = None, pillar["omero_web"]
-    dry = web.apply(test=True)
-    assert dry.ok, dry.summary()
-    assert venv_facts(web) == before, "test=True changed the venv"
+    dry, real, changed, cursor = dry_run_then_apply(web, pillar, unchanged)
     plan = by_id(dry, STATE_VENV)
     why = "the venv was built by Python %s, python:executable %s is Python %s" % (
         old["version"], new["executable"], new["version"])
     assert plan["changes"]["venv"]["why"] == why
     assert plan["comment"].startswith("a rebuild is due: " + why), plan["comment"]
-
-    cursor = service_cursor(web)
-    real = web.apply()
-    assert real.ok, real.summary()
-    predicted = sorted(map(real.state_id, dry.predicted))
-    changed = sorted(map(real.state_id, real.changed))
-    assert predicted == changed
     assert {STATE_VENV, STATE_SERVICE, STATE_OLD} <= set(changed), changed
     assert by_id(real, STATE_VENV)["changes"] == plan["changes"]
     new_dir = plan["changes"]["venv"]["new"]
