@@ -416,13 +416,7 @@ def cache_lock(name):
 
 def ensure_host_tools():
     """Install the machine-side tools: debootstrap, systemd-nspawn, nsenter, pgrep."""
-    missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if not shutil.which(tool)})
-    if missing:
-        log("installing %s on this machine (apt-get)" % " ".join(missing))
-        env = dict(CLEAN_ENV, DEBIAN_FRONTEND="noninteractive")
-        run_logged(["apt-get", "update", "-qq"], "apt-get update on this machine", env=env)
-        run_logged(["apt-get", "install", "-y", "-qq"] + missing, "apt-get install " + " ".join(missing),
-                   env=env)
+    _ensure_machine_packages(sorted({pkg for tool, pkg in HOST_TOOLS.items() if not shutil.which(tool)}))
 
 
 def _copy_tree(src, dst):
@@ -645,6 +639,24 @@ SECOND_PYTHON = {"prefix": "/opt/python3.13", "executable": "/opt/python3.13/bin
                  "version": "3.13", "wheel_dir": "/opt/python3.13-wheels"}
 
 
+#: What build-python.sh and build-icepy-wheel.sh need on this machine.
+SECOND_PYTHON_BUILD_PACKAGES = ["gcc", "g++", "make", "curl", "xz-utils", "libssl-dev", "zlib1g-dev",
+                                "libffi-dev", "libbz2-dev", "liblzma-dev", "libsqlite3-dev"]
+
+
+def _ensure_machine_packages(packages):
+    """apt-get install those of ``packages`` this machine does not have."""
+    missing = [pkg for pkg in packages if subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", pkg], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True).stdout.strip() != "install ok installed"]
+    if missing:
+        log("installing %s on this machine (apt-get)" % " ".join(missing))
+        env = dict(CLEAN_ENV, DEBIAN_FRONTEND="noninteractive")
+        run_logged(["apt-get", "update", "-qq"], "apt-get update on this machine", env=env)
+        run_logged(["apt-get", "install", "-y", "-qq"] + missing, "apt-get install " + " ".join(missing),
+                   env=env)
+
+
 def ensure_second_python():
     """``(tree, wheel)``: the cached build of SECOND_PYTHON (a tree to copy
     to a host's ``prefix``) and its IcePy wheel, built on this machine if
@@ -654,6 +666,8 @@ def ensure_second_python():
     tree = out + SECOND_PYTHON["prefix"]
     wheels = out + "-wheels"
     with cache_lock("python-build"):
+        if not os.path.isdir(tree) or not _wheel_in(wheels, "cp313"):
+            _ensure_machine_packages(SECOND_PYTHON_BUILD_PACKAGES)
         if not os.path.isdir(tree):
             log("building CPython 3.13 for %s (test/kitchen/build-python.sh)" % SECOND_PYTHON["prefix"])
             run_logged(["bash", os.path.join(REPO, "test/kitchen/build-python.sh"), out],
