@@ -10,7 +10,7 @@ GETs the login page through the load balancer; then prints the probe's
 figures. The single-node figures for the same kind of change (every request
 straight to one node while it restarts) come from bench/availability.py.
 
-    OMERO_WEB_MASTER_PREFIX=h14 OMERO_WEB_MASTER_PORT_OFFSET=30000 python3 bench/rolling.py
+    OMERO_WEB_MASTER_PREFIX=h14 OMERO_WEB_MASTER_PORT_OFFSET=12000 python3 bench/rolling.py
 """
 import json
 import os

@@ -84,7 +84,9 @@ def lanes(full=False):
     # during its first apply (its Redis must cope with a taken default port).
     integration = {"OMERO_WEB_PORT_OFFSET": "5000"}
     day2 = {"OMERO_WEB_IT_HOST": "omero-web-it-day2", "OMERO_WEB_PORT_OFFSET": "15000"}
-    master_lb = {"OMERO_WEB_MASTER_PREFIX": "omero-web-lb", "OMERO_WEB_MASTER_PORT_OFFSET": "30000"}
+    # Below 32768: a listening port in Linux's ephemeral range (32768-60999)
+    # can be taken for a moment by any outgoing connection.
+    master_lb = {"OMERO_WEB_MASTER_PREFIX": "omero-web-lb", "OMERO_WEB_MASTER_PORT_OFFSET": "12000"}
     result = {
         "integration": ("Debian 12, Salt 3007: the real-host suite on one shared host",
                         lambda: PYTEST + ["test/integration"] + NOT_DAY_TWO, integration),

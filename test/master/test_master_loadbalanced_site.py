@@ -222,7 +222,11 @@ def first_apply(published, salt_jobs):
 def converged(minions, first_apply):
     bad = [r.summary() for r in first_apply.values() if not r.ok]
     if bad:
-        pytest.fail("the first `salt '*' state.apply` failed:\n" + "\n".join(bad))
+        # the site's Redis is the first thing the web nodes need: say why it is not up
+        journal = minions[LB].run(["journalctl", "-u", "redis-server", "--no-pager", "-n", "15", "-o", "cat"],
+                                  check=False).stdout
+        pytest.fail("the first `salt '*' state.apply` failed:\n" + "\n".join(bad)
+                    + "\n%s's redis-server journal:\n%s" % (LB, journal))
     for name in WEBS:
         kitchen.wait_http(node_url(name), timeout=180)
     kitchen.wait_http(lb_url(), timeout=60)
